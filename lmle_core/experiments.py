@@ -1,0 +1,203 @@
+"""The method registry and the ONE function that trains a named method on prepared data.
+
+Every notebook chooses methods and budgets from here; none holds a training
+loop. All methods of one comparison start from the same softmax-pretrained
+network (the prior features of LMLE Table 1, computed once per dataset and
+budget) and then get the same number of iterations with their own loss,
+sampling and costs, so a comparison is at equal budget.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from . import metrics, nets, training
+from .imageset import ImageSet
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    loss: str               # softmax | triplet | quintuplet
+    resample: bool
+    cost: bool
+    description: str
+
+    @property
+    def classifier(self) -> str:
+        return "softmax argmax" if self.loss == "softmax" else "large-margin cluster kNN (Eq. 3)"
+
+
+def _scheme_variants(loss: str, label: str, what: str) -> List[Method]:
+    return [
+        Method(label, loss, False, False, f"{what}; anchors drawn with the data's class prior"),
+        Method(f"{label}+resample", loss, True, False, f"{what}; class-balanced batches"),
+        Method(f"{label}+resample+cost", loss, True, True,
+               f"{what}; class-balanced batches and in-batch costs equalising class weights"),
+    ]
+
+
+METHODS: Dict[str, Method] = {m.name: m for m in (
+    _scheme_variants("softmax", "Softmax", "cross-entropy on a linear classifier")
+    + _scheme_variants("triplet", "Triplet", "triplet hinge (random positive, nearest negative)")
+    + _scheme_variants("quintuplet", "Quintuplet", "LMLE quintuplets + triple-header hinge")
+)}
+METHODS["LMLE"] = dataclasses.replace(METHODS["Quintuplet+resample+cost"], name="LMLE")
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; registered: {', '.join(METHODS)}") from None
+
+
+@dataclass
+class Budget:
+    """How long and how each method trains; a profile sets these, notebooks pass them through."""
+
+    prior_iters: int = 2000          # softmax pretraining of the shared prior network
+    prior_batch_size: int = 128
+    prior_lr: float = 0.05
+    iters_per_round: int = 5000
+    max_rounds: int = 4
+    patience: int = 1
+    batch_size: int = 40             # quintuplets / triplets / images per step
+    softmax_batch_size: int = 200    # softmax sees as many images per step as a quintuplet batch
+    lr: float = 0.01
+    embedding_dim: int = 64
+    cluster_size: int = 200
+    margin_scale: float = 0.5
+    subset_fraction: float = 0.5
+    knn_k: int = 20
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: Optional[dict]) -> "Budget":
+        values = dict(values or {})
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown budget parameter(s) {sorted(unknown)}; "
+                             f"known: {[f.name for f in dataclasses.fields(cls)]}")
+        return cls(**values)
+
+    def train_config(self, method: Method) -> training.TrainConfig:
+        softmax = method.loss == "softmax"
+        return training.TrainConfig(
+            loss=method.loss, resample=method.resample, cost=method.cost,
+            iters_per_round=self.iters_per_round, max_rounds=self.max_rounds, patience=self.patience,
+            batch_size=self.softmax_batch_size if softmax else self.batch_size, lr=self.lr,
+            cluster_size=self.cluster_size, subset_fraction=self.subset_fraction,
+            margin_scale=self.margin_scale, knn_k=self.knn_k, seed=self.seed)
+
+
+@dataclass
+class PreparedData:
+    """Train / validation / test image sets of one task, with the network that fits them."""
+
+    name: str
+    net: str                       # trunk name in nets.TRUNKS
+    n_classes: int
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    description: Dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> Dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha1(self.name.encode())
+        for part in (self.train, self.val):
+            h.update(np.ascontiguousarray(part.labels).tobytes())
+            h.update(str(tuple(part.images.shape)).encode())
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class MethodResult:
+    method: str
+    description: str
+    classifier: str
+    balanced_accuracy: float                 # on the test set
+    per_class_accuracy: Dict[int, float]
+    val_balanced_accuracy: float
+    test_predictions: np.ndarray
+    history: List[dict]
+    iterations: int
+    train_seconds: float
+    prior_seconds: float
+    images_per_second: float
+    net: Optional[torch.nn.Module] = None
+    train_embeddings: Optional[np.ndarray] = None
+    test_embeddings: Optional[np.ndarray] = None
+    clusters: Optional[object] = None
+
+    def summary(self) -> dict:
+        return {"method": self.method, "balanced_accuracy": self.balanced_accuracy,
+                "val_balanced_accuracy": self.val_balanced_accuracy, "iterations": self.iterations,
+                "rounds": len(self.history), "train_seconds": self.train_seconds,
+                "images_per_second": self.images_per_second, "classifier": self.classifier}
+
+
+_PRIORS: Dict[str, tuple] = {}
+
+
+def softmax_prior(data: PreparedData, budget: Budget, progress: bool = True):
+    """The shared prior network: softmax on the data as it is (plain sampling), cached per process.
+
+    Returns (a fresh copy of the network, seconds it took to train the first time).
+    """
+    key = f"{data.fingerprint()}-{budget.prior_iters}-{budget.prior_batch_size}-{budget.prior_lr}-" \
+          f"{budget.embedding_dim}-{budget.seed}"
+    if key not in _PRIORS:
+        torch.manual_seed(budget.seed)
+        net = nets.build_net(data.net, budget.embedding_dim, n_classes=data.n_classes)
+        cfg = training.TrainConfig(loss="softmax", iters_per_round=max(1, budget.prior_iters), max_rounds=1,
+                                   batch_size=budget.prior_batch_size, lr=budget.prior_lr, seed=budget.seed)
+        t = time.perf_counter()
+        if budget.prior_iters > 0:
+            training.train(net, data.train, data.val, cfg, progress=progress, desc=f"{data.name} prior (softmax)")
+        _PRIORS[key] = (net.cpu(), time.perf_counter() - t)
+    net, seconds = _PRIORS[key]
+    return copy.deepcopy(net).to(data.train.device), seconds
+
+
+def run_method(name: str, data: PreparedData, budget: Budget, progress: bool = True,
+               keep_embeddings: bool = False, checkpoint_dir=None) -> MethodResult:
+    """Train method ``name`` from the shared prior for ``budget``; evaluate on the test set."""
+    method = get_method(name)
+    net, prior_s = softmax_prior(data, budget, progress)
+    cfg = budget.train_config(method)
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = f"{checkpoint_dir}/{data.name}-{method.name}-{data.fingerprint()}.pt".replace("+", "_")
+    t = time.perf_counter()
+    res = training.train(net, data.train, data.val, cfg, progress=progress, desc=f"{data.name} {name}",
+                         checkpoint=ckpt)
+    train_s = time.perf_counter() - t
+    pred = res.predictor(data.test)
+    y = data.test.labels
+    hist = [dataclasses.asdict(h) for h in res.history]
+    out = MethodResult(
+        method=name, description=method.description, classifier=method.classifier,
+        balanced_accuracy=metrics.balanced_accuracy(y, pred),
+        per_class_accuracy=metrics.per_class_recall(y, pred, classes=np.arange(data.n_classes)),
+        val_balanced_accuracy=max((h["val_balanced_accuracy"] for h in hist), default=float("nan")),
+        test_predictions=pred, history=hist, iterations=res.iterations, train_seconds=train_s,
+        prior_seconds=prior_s,
+        images_per_second=float(np.mean([h["images_per_second"] for h in hist])) if hist else 0.0,
+        net=res.net, clusters=getattr(res.predictor, "clusters", None))
+    if keep_embeddings:
+        feats = res.train_features if res.train_features is not None else \
+            training.embed(res.net, data.train, cfg.eval_batch_size)
+        out.train_embeddings = feats.cpu().numpy()
+        out.test_embeddings = training.embed(res.net, data.test, cfg.eval_batch_size).cpu().numpy()
+    return out

@@ -1,0 +1,76 @@
+"""kNN classifiers on learned embeddings (LMLE Sec. 4).
+
+``LargeMarginKNN``: cluster-wise search over class centroids with the large
+margin local decision of Eq. 3; ``InstanceKNN``: the plain majority vote over
+training samples (the paper's instance-wise baseline). Fitting on centroids
+gives the plain cluster-majority kNN. Distances are squared Euclidean; the
+search backend (faiss or torch, CPU or GPU) comes from ``search``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import search
+
+
+class _NeighbourClassifier:
+    def __init__(self, k: int = 20, batch_size: int = 16384, device=None):
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.k, self.batch_size, self.device = int(k), int(batch_size), device
+        self._points = None
+
+    def fit(self, points, labels):
+        pts = search.as_float_tensor(points, self.device)
+        labels = np.asarray(labels).reshape(-1)
+        if labels.shape[0] != pts.shape[0] or pts.shape[0] == 0:
+            raise ValueError(f"{pts.shape[0]} points but {labels.shape[0]} labels")
+        self._points = pts
+        self._labels = torch.as_tensor(labels, device=pts.device)
+        return self
+
+    def kneighbors(self, queries):
+        """(squared distances (Q, k'), indices (Q, k')) with k' = min(k, number of points)."""
+        if self._points is None:
+            raise RuntimeError(f"{type(self).__name__}.fit must be called before predict")
+        return search.nearest(queries, self._points, k=self.k, device=self._points.device)
+
+    def predict(self, queries) -> np.ndarray:
+        q = search.as_float_tensor(queries, self.device if self.device else None)
+        out = []
+        for s in range(0, q.shape[0], self.batch_size):
+            dist, idx = self.kneighbors(q[s:s + self.batch_size])
+            dist, idx = dist.to(self._labels.device), idx.to(self._labels.device)
+            out.append(self._decide(dist, self._labels[idx]).cpu())
+        return torch.cat(out).numpy() if out else np.empty(0, dtype=np.int64)
+
+
+class LargeMarginKNN(_NeighbourClassifier):
+    """Eq. 3 over the k nearest cluster centroids.
+
+    If all k neighbours share one class, that class; otherwise the class c in
+    the neighbourhood maximising  min_{y_j != c} D(q, m_j) - max_{y_i = c} D(q, m_i).
+    Ties go to the class of the nearer neighbour.
+    """
+
+    @staticmethod
+    def _decide(dist: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # For every neighbour position j (class labels[:, j]) compare with all positions i:
+        same = labels[:, :, None] == labels[:, None, :]                  # (Q, k, k)
+        d = dist[:, None, :].expand_as(same)
+        farthest_own = d.masked_fill(~same, float("-inf")).amax(-1)      # max D to class c
+        nearest_other = d.masked_fill(same, float("inf")).amin(-1)       # min D to other classes
+        score = nearest_other - farthest_own                             # +inf if all one class
+        best = score.argmax(1)                                           # first max: nearest wins ties
+        return labels.gather(1, best[:, None])[:, 0]
+
+
+class InstanceKNN(_NeighbourClassifier):
+    """Majority vote among the k nearest points; ties go to the class of the nearer neighbour."""
+
+    @staticmethod
+    def _decide(dist: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        votes = (labels[:, :, None] == labels[:, None, :]).sum(-1)       # votes of position j's class
+        best = votes.argmax(1)
+        return labels.gather(1, best[:, None])[:, 0]

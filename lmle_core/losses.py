@@ -1,0 +1,112 @@
+"""Losses: the triple-header hinge (LMLE Eq. 2), its margin bounds, and the baselines' losses."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def squared_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise ||a_i - b_i||^2."""
+    return (a - b).pow(2).sum(-1)
+
+
+def _margins_tensor(margins, n: int, like: torch.Tensor) -> torch.Tensor:
+    """(3,) or (N, 3) margins -> (N, 3) tensor on like's device/dtype."""
+    g = torch.as_tensor(margins, dtype=like.dtype, device=like.device)
+    if g.dim() == 1:
+        if g.shape[0] != 3:
+            raise ValueError(f"margins must be (g1, g2, g3), got {tuple(g.shape)}")
+        g = g.expand(n, 3)
+    if g.shape != (n, 3):
+        raise ValueError(f"margins must be (3,) or ({n}, 3), got {tuple(g.shape)}")
+    return g
+
+
+def _weighted_mean(per_sample: torch.Tensor, weights) -> torch.Tensor:
+    if weights is None:
+        return per_sample.mean()
+    w = torch.as_tensor(weights, dtype=per_sample.dtype, device=per_sample.device)
+    if w.shape != per_sample.shape:
+        raise ValueError(f"weights shape {tuple(w.shape)} != batch shape {tuple(per_sample.shape)}")
+    return (w * per_sample).mean()
+
+
+def triple_header_hinge(anchor, p_plus, p_minus, p_minus2, negative, margins,
+                        weights=None, valid=None) -> torch.Tensor:
+    """Mean over samples of w_i * ([g1 + D(a,p+) - D(a,p-)]_+ + [g2 + D(a,p-) - D(a,p--)]_+
+    + [g3 + D(a,p--) - D(a,n)]_+), D the squared Euclidean distance on the given embeddings.
+
+    ``margins``: (g1, g2, g3) or an (N, 3) tensor (e.g. g2 per anchor class).
+    ``valid``: optional (N, 3) boolean mask of the three hinge terms to keep, for
+    quintuplets with a missing member (a class with one cluster has no p-: the
+    quintuplet degrades to the triplet term, as the paper notes in Sec. 5).
+    """
+    d_pp = squared_distance(anchor, p_plus)
+    d_pm = squared_distance(anchor, p_minus)
+    d_pmm = squared_distance(anchor, p_minus2)
+    d_n = squared_distance(anchor, negative)
+    g = _margins_tensor(margins, anchor.shape[0], anchor)
+    terms = torch.stack([
+        F.relu(g[:, 0] + d_pp - d_pm),
+        F.relu(g[:, 1] + d_pm - d_pmm),
+        F.relu(g[:, 2] + d_pmm - d_n),
+    ], 1)
+    if valid is not None:
+        terms = terms * torch.as_tensor(valid, device=terms.device).to(terms.dtype)
+    return _weighted_mean(terms.sum(1), weights)
+
+
+def quintuplet_term_mask(table_rows: np.ndarray) -> np.ndarray:
+    """(N, 3) mask of the hinge terms whose two members exist in quintuplet rows (N, 5)."""
+    have = np.asarray(table_rows) >= 0
+    return np.stack([have[:, 1] & have[:, 2], have[:, 2] & have[:, 3], have[:, 3] & have[:, 4]], 1)
+
+
+@dataclass
+class MarginBounds:
+    """Upper bounds of the three margins (LMLE Sec. 3.2)."""
+
+    g1: float          # inter-cluster: 2 sin(pi s l / L)
+    g2: np.ndarray     # per class: 2 sin(pi s (L_c - l) / L), 0 when L_c <= l
+    g3: float          # inter-class: 2 sin(pi / C)
+
+    def scaled(self, scale: float, class_of_anchor: Optional[np.ndarray] = None):
+        """scale * bounds as (3,) (g2 averaged over classes) or (N, 3) per anchor class."""
+        if class_of_anchor is None:
+            return np.array([self.g1, float(np.mean(self.g2)), self.g3]) * scale
+        g2 = self.g2[np.asarray(class_of_anchor)]
+        return np.stack([np.full_like(g2, self.g1), g2, np.full_like(g2, self.g3)], 1) * scale
+
+
+def margin_upper_bounds(class_sizes: Sequence[int], cluster_size: int = 200,
+                        sphere_fraction: float = 1.0) -> MarginBounds:
+    """Geometric upper bounds of g1, g2, g3 for L = sum(class_sizes) samples on a
+    proportion ``sphere_fraction`` (the paper's s) of the unit hypersphere."""
+    sizes = np.asarray(class_sizes, dtype=np.float64)
+    if sizes.ndim != 1 or len(sizes) < 2 or (sizes < 0).any():
+        raise ValueError(f"class_sizes must list >= 2 non-negative sizes, got {class_sizes}")
+    if not 0 < sphere_fraction <= 1:
+        raise ValueError(f"sphere_fraction must be in (0, 1], got {sphere_fraction}")
+    total, s, l = sizes.sum(), sphere_fraction, float(cluster_size)
+    g1 = 2 * math.sin(math.pi * s * l / total)
+    g2 = 2 * np.sin(np.pi * s * np.clip(sizes - l, 0, None) / total)
+    g3 = 2 * math.sin(math.pi / len(sizes))
+    return MarginBounds(g1=g1, g2=g2, g3=g3)
+
+
+def triplet_hinge(anchor, positive, negative, margin: float, weights=None, valid=None) -> torch.Tensor:
+    """Mean of w_i * [margin + D(a,p) - D(a,n)]_+ (FaceNet-style triplet loss)."""
+    per = F.relu(margin + squared_distance(anchor, positive) - squared_distance(anchor, negative))
+    if valid is not None:
+        per = per * torch.as_tensor(valid, device=per.device).to(per.dtype)
+    return _weighted_mean(per, weights)
+
+
+def cost_sensitive_cross_entropy(logits, targets, weights=None) -> torch.Tensor:
+    """Softmax cross-entropy, each sample weighted by its cost (mean over the batch)."""
+    return _weighted_mean(F.cross_entropy(logits, targets, reduction="none"), weights)

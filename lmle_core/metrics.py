@@ -1,0 +1,52 @@
+"""Classification metrics for imbalanced data.
+
+``balanced_accuracy`` is the LMLE paper's metric: binary 0.5*(tp/Np + tn/Nn),
+multi-class the mean per-class recall (the two agree for two classes). Classes
+absent from ``y_true`` are ignored, as in scikit-learn.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def per_class_recall(y_true, y_pred, classes=None) -> dict:
+    """{class: recall} over the classes present in ``y_true`` (or the given ``classes``)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    classes = np.unique(y_true) if classes is None else np.asarray(classes)
+    out = {}
+    for c in classes:
+        mask = y_true == c
+        out[c.item() if hasattr(c, "item") else c] = float((y_pred[mask] == c).mean()) if mask.any() else float("nan")
+    return out
+
+
+def balanced_accuracy(y_true, y_pred) -> float:
+    """Mean per-class recall over the classes present in ``y_true``."""
+    recalls = np.array(list(per_class_recall(y_true, y_pred).values()))
+    return float(np.nanmean(recalls)) if recalls.size else float("nan")
+
+
+def per_attribute_balanced_accuracy(y_true, y_pred) -> np.ndarray:
+    """(N, A) binary attribute labels and predictions -> (A,) balanced accuracies."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim != 2 or y_true.shape != y_pred.shape:
+        raise ValueError(f"expected two (N, A) arrays of the same shape, got {y_true.shape} and {y_pred.shape}")
+    return np.array([balanced_accuracy(y_true[:, a], y_pred[:, a]) for a in range(y_true.shape[1])])
+
+
+def mean_balanced_accuracy(y_true, y_pred) -> float:
+    """The attribute tables' number: balanced accuracy averaged over attributes."""
+    return float(np.mean(per_attribute_balanced_accuracy(y_true, y_pred)))
+
+
+def imbalance_level(binary_labels) -> np.ndarray:
+    """|positive rate - 50| in percent, per column (the LMLE Table 2 row)."""
+    y = np.asarray(binary_labels, dtype=np.float64)
+    return np.abs(100.0 * y.mean(0) - 50.0)
+
+
+def _check_pair(y_true, y_pred):
+    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}")
+    return y_true, y_pred

@@ -1,0 +1,356 @@
+"""Training: one loop for the softmax, triplet and quintuplet (LMLE) embeddings.
+
+LMLE (Sec. 3.2): in rounds, (1) cluster each class on the current features
+(round 0: the prior, softmax-pretrained features), (2) build the quintuplet
+table on a random 50% candidate subset, (3) train ``iters_per_round`` steps on
+(optionally class-balanced) mini-batches of anchors whose five quintuplet
+members go through the network in ONE batched forward pass, with the
+triple-header hinge loss and (optionally) in-batch class costs, then
+re-cluster with the learned features; stop when the validation balanced
+accuracy stops improving (the paper: within 4 rounds of 5,000 iterations).
+
+Triplet baseline: anchor, a random positive of the anchor's class (drawn each
+step) and the nearest other-class candidate from the per-round table; one
+margin (the inter-class bound g3 times ``margin_scale``).
+
+Softmax baseline: cross-entropy on the classifier head, same sampling/cost options;
+rounds are only validation checkpoints.
+
+Single-label (multi-class) data; classification of embeddings by
+``LargeMarginKNN`` on per-class cluster centroids, of softmax by its argmax.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import clustering, losses, metrics, mining, sampling
+from .imageset import ImageSet
+from .knn import LargeMarginKNN
+
+LOSSES = ("softmax", "triplet", "quintuplet")
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "quintuplet"
+    resample: bool = False
+    cost: bool = False
+    iters_per_round: int = 5000
+    max_rounds: int = 4
+    patience: int = 1               # rounds without validation gain before stopping
+    batch_size: int = 40            # anchors (softmax: images) per step
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    cluster_size: int = 200
+    subset_fraction: float = 0.5
+    margin_scale: float = 0.5       # margins = margin_scale * geometric upper bounds
+    sphere_fraction: float = 1.0    # the paper's s in the bounds
+    knn_k: int = 20
+    eval_batch_size: int = 2048
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss={self.loss!r}; expected one of {LOSSES}")
+        for name in ("iters_per_round", "max_rounds", "batch_size", "cluster_size", "knn_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class RoundLog:
+    round: int
+    iterations: int
+    mean_loss: float
+    val_balanced_accuracy: float
+    train_seconds: float
+    images_per_second: float
+    cluster_seconds: float = 0.0
+    mining_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+
+@dataclass
+class TrainResult:
+    net: nn.Module
+    config: TrainConfig
+    history: List[RoundLog] = field(default_factory=list)
+    best_round: int = -1
+    train_features: Optional[torch.Tensor] = None  # embeddings of the training set (best net)
+    predictor: Optional[Callable[[ImageSet], np.ndarray]] = None
+
+    @property
+    def iterations(self) -> int:
+        return sum(r.iterations for r in self.history)
+
+
+@torch.no_grad()
+def embed(net: nn.Module, data: ImageSet, batch_size: int = 2048, raw: bool = False) -> torch.Tensor:
+    """Embeddings (N, d) (L2-normalised unless ``raw``) of every image, on the data's device."""
+    was_training = net.training
+    net.eval()
+    out = []
+    with _autocast(data.device):
+        for s in range(0, len(data), batch_size):
+            x = _layout(data.batch(np.arange(s, min(s + batch_size, len(data)))))
+            out.append((net.raw_embedding(x) if raw else net(x)).float())
+    net.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+@torch.no_grad()
+def predict_softmax(net: nn.Module, data: ImageSet, batch_size: int = 2048) -> np.ndarray:
+    was_training = net.training
+    net.eval()
+    out = []
+    with _autocast(data.device):
+        for s in range(0, len(data), batch_size):
+            x = _layout(data.batch(np.arange(s, min(s + batch_size, len(data)))))
+            out.append(net.logits(x).argmax(1).cpu())
+    net.train(was_training)
+    return torch.cat(out).numpy()
+
+
+def knn_predictor(net, train_features, train_labels, cluster_size, k, seed=0, eval_batch_size=2048):
+    """LMLE-kNN: cluster the training embeddings per class, Eq. 3 over the k nearest centroids."""
+    clusters = clustering.cluster_per_class(train_features, train_labels, cluster_size, seed=seed)
+    knn = LargeMarginKNN(k=k).fit(clusters.centroids, clusters.centroid_labels)
+
+    def predict(data: ImageSet) -> np.ndarray:
+        return knn.predict(embed(net, data, eval_batch_size))
+
+    predict.clusters = clusters
+    return predict
+
+
+def make_predictor(net, cfg: TrainConfig, train_features, train_labels):
+    if cfg.loss == "softmax":
+        return lambda data: predict_softmax(net, data, cfg.eval_batch_size)
+    return knn_predictor(net, train_features, train_labels, cfg.cluster_size, cfg.knn_k,
+                         cfg.seed, cfg.eval_batch_size)
+
+
+def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConfig,
+          progress: bool = True, desc: str = "", checkpoint: Optional[Path] = None) -> TrainResult:
+    """Train ``net`` in place by ``cfg``; returns the best-on-validation state and its history."""
+    if train_set.labels.ndim != 1:
+        raise ValueError("training.train handles single-label data; labels must be (N,)")
+    device = train_set.device
+    torch.manual_seed(cfg.seed)
+    net.to(device)
+    if device.type == "cuda":
+        net.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay)
+    labels = train_set.labels.astype(np.int64)
+    state = _RunState(result=TrainResult(net=net, config=cfg))
+    if checkpoint is not None:
+        state.load(checkpoint, cfg, net, opt)
+    bounds = losses.margin_upper_bounds(np.bincount(labels), cfg.cluster_size, cfg.sphere_fraction) \
+        if len(np.unique(labels)) > 1 else None
+    features = state.features if state.features is not None else \
+        (embed(net, train_set, cfg.eval_batch_size) if cfg.loss != "softmax" else None)
+
+    for rnd in range(state.next_round, cfg.max_rounds):
+        t0 = time.perf_counter()
+        plan = _plan_round(cfg, features, labels, rnd)
+        t_mined = time.perf_counter()
+        sampler = sampling.BatchSampler(labels, cfg.batch_size, cfg.resample, seed=cfg.seed + 1000 * rnd)
+        step = _STEPS[cfg.loss]
+        losses_seen, n_images = [], 0
+        net.train()
+        rng = np.random.default_rng(cfg.seed + 17 * rnd)
+        iterator = range(cfg.iters_per_round)
+        bar = _progress(iterator, progress, f"{desc} round {rnd + 1}/{cfg.max_rounds}")
+        t_train = time.perf_counter()
+        for it in bar:
+            anchors = sampler.next()
+            weights = sampling.batch_costs(labels[anchors]) if cfg.cost else None
+            with _autocast(device):
+                loss, imgs = step(net, train_set, labels, anchors, weights, plan, bounds, cfg, rng)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses_seen.append(float(loss.detach()))
+            n_images += imgs
+            if progress and it % 20 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses_seen[-20:]):.4f}")
+        train_s = time.perf_counter() - t_train
+        t_eval = time.perf_counter()
+        features = embed(net, train_set, cfg.eval_batch_size) if cfg.loss != "softmax" else None
+        predictor = make_predictor(net, cfg, features, labels)
+        val_score = metrics.balanced_accuracy(val_set.labels, predictor(val_set))
+        log = RoundLog(round=rnd + 1, iterations=cfg.iters_per_round,
+                       mean_loss=float(np.mean(losses_seen)),
+                       val_balanced_accuracy=val_score, train_seconds=train_s,
+                       images_per_second=n_images / max(train_s, 1e-9),
+                       cluster_seconds=plan.get("cluster_seconds", 0.0),
+                       mining_seconds=plan.get("mining_seconds", t_mined - t0 - plan.get("cluster_seconds", 0.0)),
+                       eval_seconds=time.perf_counter() - t_eval)
+        stop = state.record(log, net, features, predictor)
+        if checkpoint is not None:
+            state.save(checkpoint, cfg, net, opt, features)
+        if stop:
+            break
+    return state.finish(net, train_set)
+
+
+def _plan_round(cfg: TrainConfig, features, labels, rnd: int) -> dict:
+    """Per-round offline tables: clusters + quintuplets (LMLE) or nearest negatives (triplet)."""
+    plan = {}
+    if cfg.loss == "quintuplet":
+        t = time.perf_counter()
+        clusters = clustering.cluster_per_class(features, labels, cfg.cluster_size, seed=cfg.seed + rnd)
+        plan["cluster_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
+        plan["table"] = mining.build_quintuplets(features, labels, clusters.assignments,
+                                                 cfg.subset_fraction, seed=cfg.seed + rnd)
+        plan["mining_seconds"] = time.perf_counter() - t
+        plan["n_clusters"] = clusters.n_clusters
+    elif cfg.loss == "triplet":
+        t = time.perf_counter()
+        plan["negatives"] = mining.nearest_other_class(features, labels, cfg.subset_fraction,
+                                                       seed=cfg.seed + rnd)
+        plan["members"] = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+        plan["mining_seconds"] = time.perf_counter() - t
+    return plan
+
+
+def _softmax_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
+    logits = net.logits(_layout(data.batch(anchors)))
+    target = torch.as_tensor(labels[anchors], device=logits.device)
+    loss = losses.cost_sensitive_cross_entropy(logits.float(), target, _to(weights, logits))
+    return loss, len(anchors)
+
+
+def _quintuplet_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
+    rows = plan["table"][anchors]
+    valid = losses.quintuplet_term_mask(rows)
+    filled = np.where(rows >= 0, rows, rows[:, :1])  # a missing member is replaced by the anchor, then masked
+    emb = net(_layout(data.batch(filled.reshape(-1)))).float().view(len(anchors), 5, -1)
+    margins = torch.as_tensor(bounds.scaled(cfg.margin_scale, labels[anchors]), device=emb.device).float()
+    loss = losses.triple_header_hinge(emb[:, 0], emb[:, 1], emb[:, 2], emb[:, 3], emb[:, 4], margins,
+                                      weights=_to(weights, emb), valid=torch.as_tensor(valid, device=emb.device))
+    return loss, filled.size
+
+
+def _triplet_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
+    members = plan["members"]
+    positives = np.array([rng.choice(members[c]) for c in labels[anchors]])
+    negatives = plan["negatives"][anchors]
+    valid = negatives >= 0
+    idx = np.stack([anchors, positives, np.where(valid, negatives, anchors)], 1)
+    emb = net(_layout(data.batch(idx.reshape(-1)))).float().view(len(anchors), 3, -1)
+    loss = losses.triplet_hinge(emb[:, 0], emb[:, 1], emb[:, 2], cfg.margin_scale * bounds.g3,
+                                weights=_to(weights, emb), valid=torch.as_tensor(valid, device=emb.device))
+    return loss, idx.size
+
+
+_STEPS = {"softmax": _softmax_step, "quintuplet": _quintuplet_step, "triplet": _triplet_step}
+
+
+class _RunState:
+    """Best-on-validation bookkeeping, early stopping and checkpoint/resume."""
+
+    def __init__(self, result: TrainResult):
+        self.result = result
+        self.best_score, self.best_state, self.best_features, self.best_predictor = -1.0, None, None, None
+        self.bad_rounds, self.next_round, self.features = 0, 0, None
+
+    def record(self, log: RoundLog, net, features, predictor) -> bool:
+        self.result.history.append(log)
+        self.next_round = log.round
+        if log.val_balanced_accuracy > self.best_score:
+            self.best_score, self.bad_rounds = log.val_balanced_accuracy, 0
+            self.best_state = copy.deepcopy(net.state_dict())
+            self.best_features, self.best_predictor = features, predictor
+            self.result.best_round = log.round
+        else:
+            self.bad_rounds += 1
+        self.features = features
+        return self.bad_rounds >= self.result.config.patience
+
+    def finish(self, net, train_set: ImageSet) -> TrainResult:
+        cfg = self.result.config
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+        if self.best_features is None and cfg.loss != "softmax":  # resumed: recompute for the best net
+            self.best_features = embed(net, train_set, cfg.eval_batch_size)
+        self.result.train_features = self.best_features
+        self.result.predictor = self.best_predictor or make_predictor(
+            net, cfg, self.best_features, train_set.labels.astype(np.int64))
+        return self.result
+
+    def save(self, path: Path, cfg, net, opt, features):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save({"config": dataclasses.asdict(cfg), "net": net.state_dict(), "opt": opt.state_dict(),
+                    "history": [dataclasses.asdict(h) for h in self.result.history],
+                    "best_score": self.best_score, "best_state": self.best_state,
+                    "best_round": self.result.best_round, "bad_rounds": self.bad_rounds,
+                    "features": None if features is None else features.cpu()}, tmp)
+        tmp.replace(path)
+
+    def load(self, path: Path, cfg, net, opt):
+        path = Path(path)
+        if not path.exists():
+            return
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if ckpt["config"] != dataclasses.asdict(cfg):
+            raise ValueError(f"checkpoint {path} was written with a different TrainConfig; "
+                             f"delete it or use another checkpoint path")
+        net.load_state_dict(ckpt["net"])
+        opt.load_state_dict(ckpt["opt"])
+        self.result.history = [RoundLog(**h) for h in ckpt["history"]]
+        self.best_score, self.best_state = ckpt["best_score"], ckpt["best_state"]
+        self.result.best_round, self.bad_rounds = ckpt["best_round"], ckpt["bad_rounds"]
+        self.next_round = len(self.result.history)
+        device = next(net.parameters()).device
+        self.features = None if ckpt["features"] is None else ckpt["features"].to(device)
+        if self.best_state is not None and self.result.best_round == self.next_round:
+            self.best_features = self.features
+        if self.bad_rounds >= cfg.patience:
+            self.next_round = cfg.max_rounds  # it had already stopped
+
+
+def _to(weights, like: torch.Tensor):
+    return None if weights is None else torch.as_tensor(weights, device=like.device, dtype=torch.float32)
+
+
+def _layout(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _progress(iterable, enabled: bool, desc: str):
+    if not enabled:
+        return _Quiet(iterable)
+    from tqdm.auto import tqdm
+    return tqdm(iterable, desc=desc, leave=False, mininterval=1.0)
+
+
+class _Quiet:
+    def __init__(self, iterable):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def set_postfix(self, **_):
+        pass

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The main job: execute every study notebook of a profile with papermill, then write
+# results/<profile>/REPORT.md (tables, figures, comparison with the papers' numbers).
+#
+#   ./run_all.sh [--profile tiny|quick|full] [--data-root DIR] [--only NAME[,NAME]] [--list]
+#
+# Defaults: --profile quick; --data-root $LMLE_DATA_ROOT, else ./data of this repository.
+# A study whose data is missing is skipped (the report says how to get the data); the exit
+# status is non-zero only when a notebook failed. More options: ./run_all.sh --help
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$("$repo/scripts/bootstrap.sh")"
+if [[ "${LMLE_USE_CURRENT_ENV:-0}" == "1" ]]; then
+    py="$(command -v "${PYTHON:-python3}")"
+else
+    py="$venv/bin/python"
+fi
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+export LMLE_RUN_ALL=1
+exec "$py" -m lmle_core.runner "$@"

@@ -1,0 +1,41 @@
+"""Metrics against scikit-learn and hand counts."""
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score
+
+from lmle_core.metrics import (balanced_accuracy, imbalance_level, mean_balanced_accuracy,
+                               per_attribute_balanced_accuracy)
+
+
+def test_binary_by_hand():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    p = np.array([1, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    # tp/Np = 1/3, tn/Nn = 5/7
+    assert balanced_accuracy(y, p) == pytest.approx(0.5 * (1 / 3 + 5 / 7))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+def test_matches_sklearn(n_classes):
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, n_classes, 500)
+    p = np.where(rng.random(500) < 0.6, y, rng.integers(0, n_classes, 500))
+    assert balanced_accuracy(y, p) == pytest.approx(balanced_accuracy_score(y, p))
+
+
+def test_attribute_mean():
+    rng = np.random.default_rng(0)
+    Y = (rng.random((200, 4)) < [0.5, 0.1, 0.02, 0.9]).astype(int)
+    P = np.where(rng.random((200, 4)) < 0.7, Y, 1 - Y)
+    per = per_attribute_balanced_accuracy(Y, P)
+    np.testing.assert_allclose(per, [balanced_accuracy_score(Y[:, a], P[:, a]) for a in range(4)])
+    assert mean_balanced_accuracy(Y, P) == pytest.approx(per.mean())
+
+
+def test_imbalance_level():
+    Y = np.array([[1, 0], [0, 0], [1, 0], [1, 1]])
+    np.testing.assert_allclose(imbalance_level(Y), [25.0, 25.0])
+
+
+def test_length_mismatch():
+    with pytest.raises(ValueError, match="labels"):
+        balanced_accuracy([0, 1], [0])

@@ -1,0 +1,94 @@
+"""Quintuplet rows against a brute-force loop over the definitions of LMLE Sec. 3.1."""
+import numpy as np
+import pytest
+
+from lmle_core.mining import build_quintuplets, nearest_other_class, select_candidates
+
+
+def brute_force_quintuplets(x, labels, clusters, candidates):
+    n = len(x)
+    cand = set(candidates.tolist())
+    out = np.full((n, 5), -1, dtype=np.int64)
+    for i in range(n):
+        out[i, 0] = i
+        best = {"p+": (-np.inf, -1), "p-": (np.inf, -1), "p--": (-np.inf, -1), "n": (np.inf, -1)}
+        for j in range(n):
+            if j == i or j not in cand:
+                continue
+            d = float(((x[i].astype(np.float64) - x[j]) ** 2).sum())
+            if labels[j] == labels[i]:
+                if clusters[j] == clusters[i] and d > best["p+"][0]:
+                    best["p+"] = (d, j)
+                if clusters[j] != clusters[i] and d < best["p-"][0]:
+                    best["p-"] = (d, j)
+                if d > best["p--"][0]:
+                    best["p--"] = (d, j)
+            elif d < best["n"][0]:
+                best["n"] = (d, j)
+        out[i, 1:] = [best[k][1] for k in ("p+", "p-", "p--", "n")]
+    return out
+
+
+def _random_problem(n=240, d=8, n_classes=3, n_clusters=9, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    labels = rng.integers(0, n_classes, n)
+    # clusters nested in classes: cluster id encodes its class
+    clusters = labels * 100 + rng.integers(0, n_clusters // n_classes, n)
+    return x, labels, clusters
+
+
+@pytest.fixture(params=["default tiles", "small tiles"])
+def tiles(request, monkeypatch):
+    """Small tiles exercise the tile loop, cluster-disjoint tiles and running reductions."""
+    if request.param == "small tiles":
+        import lmle_core.search as search
+        monkeypatch.setattr(search, "_tile_sizes", lambda device: (16, 24))
+    return request.param
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_quintuplets_match_brute_force_full_subset(seed, search_backend, tiles):
+    x, labels, clusters = _random_problem(seed=seed)
+    table = build_quintuplets(x, labels, clusters, subset_fraction=1.0, seed=seed)
+    expected = brute_force_quintuplets(x, labels, clusters, np.arange(len(x)))
+    np.testing.assert_array_equal(table, expected)
+
+
+def test_quintuplets_match_brute_force_on_random_subset(search_backend, tiles):
+    x, labels, clusters = _random_problem(n=200, seed=3)
+    table = build_quintuplets(x, labels, clusters, subset_fraction=0.5, seed=11)
+    cand = select_candidates(len(x), 0.5, 11)
+    assert len(cand) == 100
+    np.testing.assert_array_equal(table, brute_force_quintuplets(x, labels, clusters, cand))
+    members = table[:, 1:]
+    assert np.isin(members[members >= 0], cand).all()
+
+
+def test_missing_members_are_minus_one(search_backend):
+    # class 0 has a single cluster (no p-), sample 5 is alone in its cluster (no p+),
+    # and with one class there is no negative at all.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    clusters = np.array([0, 0, 0, 1, 1, 2])
+    t = build_quintuplets(x, labels, clusters, subset_fraction=1.0)
+    assert (t[:3, 2] == -1).all()          # p- missing for the one-cluster class
+    assert t[5, 1] == -1                   # p+ missing for a singleton cluster
+    assert (t[:, 4] >= 0).all()
+    single = build_quintuplets(x, np.zeros(6, int), np.zeros(6, int), subset_fraction=1.0)
+    assert (single[:, 4] == -1).all() and (single[:, 2] == -1).all()
+    np.testing.assert_array_equal(single[:, 0], np.arange(6))
+
+
+def test_nearest_other_class_is_column_n(search_backend):
+    x, labels, clusters = _random_problem(n=150, seed=5)
+    t = build_quintuplets(x, labels, clusters, subset_fraction=0.5, seed=2)
+    np.testing.assert_array_equal(nearest_other_class(x, labels, 0.5, seed=2), t[:, 4])
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="subset_fraction"):
+        build_quintuplets(np.zeros((3, 2)), [0, 1, 1], [0, 1, 1], subset_fraction=0)
+    with pytest.raises(ValueError, match="same length"):
+        build_quintuplets(np.zeros((3, 2)), [0, 1], [0, 1, 1])
