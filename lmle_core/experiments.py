@@ -201,3 +201,15 @@ def run_method(name: str, data: PreparedData, budget: Budget, progress: bool = T
         out.train_embeddings = feats.cpu().numpy()
         out.test_embeddings = training.embed(res.net, data.test, cfg.eval_batch_size).cpu().numpy()
     return out
+
+
+def prior_reference(data: PreparedData, budget: Budget, progress: bool = False) -> Dict[str, float]:
+    """Test balanced accuracy of the shared prior network before any method trains it further:
+    its softmax argmax and the large-margin cluster kNN on its embeddings (every method's start)."""
+    net, _ = softmax_prior(data, budget, progress)
+    feats = training.embed(net, data.train)
+    knn = training.knn_predictor(net, feats, data.train.labels.astype(np.int64), budget.cluster_size,
+                                 budget.knn_k, budget.seed)
+    y = data.test.labels
+    return {"prior: softmax argmax": metrics.balanced_accuracy(y, training.predict_softmax(net, data.test)),
+            "prior: large-margin cluster kNN": metrics.balanced_accuracy(y, knn(data.test))}
