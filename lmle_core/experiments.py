@@ -66,6 +66,8 @@ class Budget:
     prior_iters: int = 2000          # softmax pretraining of the shared prior network
     prior_batch_size: int = 128
     prior_lr: float = 0.05
+    prior_resample: bool = False     # class-balanced batches + costs for the prior (binary attributes:
+                                     # a plain-softmax prior of a 7%-positive attribute predicts "negative")
     iters_per_round: int = 5000
     max_rounds: int = 4
     patience: int = 1
@@ -151,16 +153,17 @@ _PRIORS: Dict[str, tuple] = {}
 
 
 def softmax_prior(data: PreparedData, budget: Budget, progress: bool = True):
-    """The shared prior network: softmax on the data as it is (plain sampling), cached per process.
+    """The shared prior network: softmax on the data (plain sampling unless ``prior_resample``), cached per process.
 
     Returns (a fresh copy of the network, seconds it took to train the first time).
     """
     key = f"{data.fingerprint()}-{budget.prior_iters}-{budget.prior_batch_size}-{budget.prior_lr}-" \
-          f"{budget.embedding_dim}-{budget.seed}"
+          f"{budget.prior_resample}-{budget.embedding_dim}-{budget.seed}"
     if key not in _PRIORS:
         torch.manual_seed(budget.seed)
         net = nets.build_net(data.net, budget.embedding_dim, n_classes=data.n_classes)
-        cfg = training.TrainConfig(loss="softmax", iters_per_round=max(1, budget.prior_iters), max_rounds=1,
+        cfg = training.TrainConfig(loss="softmax", resample=budget.prior_resample, cost=budget.prior_resample,
+                                   iters_per_round=max(1, budget.prior_iters), max_rounds=1,
                                    batch_size=budget.prior_batch_size, lr=budget.prior_lr, seed=budget.seed)
         t = time.perf_counter()
         if budget.prior_iters > 0:
