@@ -40,17 +40,21 @@ class DeepID2Trunk(nn.Module):
         return torch.cat([h3.flatten(1), h4.flatten(1)], 1)
 
 
+def _two_conv_blocks(in_ch: int, c1: int, c2: int, kernel: int, side_after: int, fc: int) -> nn.Sequential:
+    """conv-BN-ReLU-pool twice, then a ReLU fully connected layer (``side_after``: map side after pool 2)."""
+    return nn.Sequential(
+        nn.Conv2d(in_ch, c1, kernel), nn.BatchNorm2d(c1), nn.ReLU(True), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, kernel), nn.BatchNorm2d(c2), nn.ReLU(True), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c2 * side_after * side_after, fc), nn.ReLU(True),
+    )
+
+
 class DeepContourTrunk(nn.Module):
     input_shape = (3, 45, 45)
 
     def __init__(self, width: int = 1):
         super().__init__()
-        c1, c2 = 32 * width, 48 * width
-        self.body = nn.Sequential(
-            nn.Conv2d(3, c1, 5), nn.BatchNorm2d(c1), nn.ReLU(True), nn.MaxPool2d(2),   # 41 -> 20
-            nn.Conv2d(c1, c2, 5), nn.BatchNorm2d(c2), nn.ReLU(True), nn.MaxPool2d(2),  # 16 -> 8
-            nn.Flatten(), nn.Linear(c2 * 8 * 8, 128), nn.ReLU(True),
-        )
+        self.body = _two_conv_blocks(3, 32 * width, 48 * width, 5, 8, 128)  # 45 -> 41 -> 20 -> 16 -> 8
         self.out_dim = 128
 
     def forward(self, x):
@@ -62,12 +66,7 @@ class MnistTrunk(nn.Module):
 
     def __init__(self, width: int = 1):
         super().__init__()
-        c1, c2 = 32 * width, 64 * width
-        self.body = nn.Sequential(
-            nn.Conv2d(1, c1, 5), nn.BatchNorm2d(c1), nn.ReLU(True), nn.MaxPool2d(2),   # 24 -> 12
-            nn.Conv2d(c1, c2, 5), nn.BatchNorm2d(c2), nn.ReLU(True), nn.MaxPool2d(2),  # 8 -> 4
-            nn.Flatten(), nn.Linear(c2 * 4 * 4, 256), nn.ReLU(True),
-        )
+        self.body = _two_conv_blocks(1, 32 * width, 64 * width, 5, 4, 256)  # 28 -> 24 -> 12 -> 8 -> 4
         self.out_dim = 256
 
     def forward(self, x):

@@ -66,11 +66,12 @@ def ours_vs_paper_lines(ours: pd.DataFrame, paper: Optional[pd.DataFrame], x_val
     return fig
 
 
-def loglog(series: Dict[str, tuple], xlabel: str, ylabel: str, title: str = ""):
-    """Log-log lines: series name -> (x values, y values)."""
+def _lines(series: Dict[str, tuple], xlabel: str, ylabel: str, title: str, xscale: str, yscale: str):
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, (x, y) in series.items():
-        ax.loglog(x, y, "o-", label=name)
+        ax.plot(x, y, "o-", label=name)
+    ax.set_xscale(xscale)
+    ax.set_yscale(yscale)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -79,21 +80,16 @@ def loglog(series: Dict[str, tuple], xlabel: str, ylabel: str, title: str = ""):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def loglog(series: Dict[str, tuple], xlabel: str, ylabel: str, title: str = ""):
+    """Log-log lines: series name -> (x values, y values)."""
+    return _lines(series, xlabel, ylabel, title, "log", "log")
 
 
 def semilogx(series: Dict[str, tuple], xlabel: str, ylabel: str, title: str = ""):
     """Lines with a logarithmic x axis: series name -> (x values, y values)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, (x, y) in series.items():
-        ax.semilogx(x, y, "o-", label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _lines(series, xlabel, ylabel, title, "log", "linear")
 
 
 def boundary_overlay(image: np.ndarray, boundaries: Sequence[np.ndarray], title: str = ""):

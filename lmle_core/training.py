@@ -95,29 +95,26 @@ class TrainResult:
 
 
 @torch.no_grad()
-def embed(net: nn.Module, data: ImageSet, batch_size: int = 2048, raw: bool = False) -> torch.Tensor:
-    """Embeddings (N, d) (L2-normalised unless ``raw``) of every image, on the data's device."""
+def _batched_eval(net: nn.Module, data: ImageSet, batch_size: int, fn) -> list:
+    """fn(net, x) over the whole set in eval mode (training mode restored afterwards)."""
     was_training = net.training
     net.eval()
     out = []
     with _autocast(data.device):
         for s in range(0, len(data), batch_size):
-            x = _layout(data.batch(np.arange(s, min(s + batch_size, len(data)))))
-            out.append((net.raw_embedding(x) if raw else net(x)).float())
+            out.append(fn(net, _layout(data.batch(np.arange(s, min(s + batch_size, len(data)))))))
     net.train(was_training)
+    return out
+
+
+def embed(net: nn.Module, data: ImageSet, batch_size: int = 2048, raw: bool = False) -> torch.Tensor:
+    """Embeddings (N, d) (L2-normalised unless ``raw``) of every image, on the data's device."""
+    out = _batched_eval(net, data, batch_size, lambda n, x: (n.raw_embedding(x) if raw else n(x)).float())
     return torch.cat(out) if out else torch.empty(0)
 
 
-@torch.no_grad()
 def predict_softmax(net: nn.Module, data: ImageSet, batch_size: int = 2048) -> np.ndarray:
-    was_training = net.training
-    net.eval()
-    out = []
-    with _autocast(data.device):
-        for s in range(0, len(data), batch_size):
-            x = _layout(data.batch(np.arange(s, min(s + batch_size, len(data)))))
-            out.append(net.logits(x).argmax(1).cpu())
-    net.train(was_training)
+    out = _batched_eval(net, data, batch_size, lambda n, x: n.logits(x).argmax(1).cpu())
     return torch.cat(out).numpy()
 
 
