@@ -24,8 +24,7 @@ import torch
 
 from . import search
 
-ANCHOR, P_PLUS, P_MINUS, P_MINUS2, NEGATIVE = range(5)
-MEMBER_NAMES = ("anchor", "p+", "p-", "p--", "n")
+ANCHOR, P_PLUS, P_MINUS, P_MINUS2, NEGATIVE = range(5)  # columns of the table
 
 
 def select_candidates(n: int, subset_fraction: float, seed: int) -> np.ndarray:

@@ -82,3 +82,19 @@ class BatchSampler:
     def __iter__(self):
         while True:
             yield self.next()
+
+
+class ClassMembers:
+    """Uniform draws of a random member of given classes, vectorised (triplet positives)."""
+
+    def __init__(self, labels):
+        labels = np.asarray(labels).reshape(-1).astype(np.int64)
+        self._order = np.argsort(labels, kind="stable")
+        self._count = np.bincount(labels)
+        self._start = np.concatenate([[0], np.cumsum(self._count)[:-1]])
+
+    def draw(self, classes, rng: np.random.Generator) -> np.ndarray:
+        cls = np.asarray(classes, dtype=np.int64)
+        if (self._count[cls] == 0).any():
+            raise ValueError("cannot draw a member of a class with no samples")
+        return self._order[self._start[cls] + (rng.random(len(cls)) * self._count[cls]).astype(np.int64)]

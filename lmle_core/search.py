@@ -194,12 +194,6 @@ def assign_to_nearest(x, centroids, device=None) -> np.ndarray:
     return idx[:, 0].cpu().numpy().astype(np.int64)
 
 
-def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Dense squared Euclidean distances (small inputs only, e.g. within one cluster)."""
-    d = torch.addmm((b * b).sum(1), a, b.T, alpha=-2.0) + (a * a).sum(1, keepdim=True)
-    return d.clamp_min_(0)
-
-
 def default_device(requested: Optional[str] = "auto") -> torch.device:
     """'auto' -> cuda when available, else cpu."""
     if requested in (None, "auto"):

@@ -218,7 +218,7 @@ def _plan_round(cfg: TrainConfig, features, labels, rnd: int) -> dict:
         t = time.perf_counter()
         plan["negatives"] = mining.nearest_other_class(features, labels, cfg.subset_fraction,
                                                        seed=cfg.seed + rnd)
-        plan["members"] = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+        plan["members"] = sampling.ClassMembers(labels)
         plan["mining_seconds"] = time.perf_counter() - t
     return plan
 
@@ -242,8 +242,7 @@ def _quintuplet_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng
 
 
 def _triplet_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
-    members = plan["members"]
-    positives = np.array([rng.choice(members[c]) for c in labels[anchors]])
+    positives = plan["members"].draw(labels[anchors], rng)
     negatives = plan["negatives"][anchors]
     valid = negatives >= 0
     idx = np.stack([anchors, positives, np.where(valid, negatives, anchors)], 1)

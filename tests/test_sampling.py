@@ -1,7 +1,7 @@
 """Balanced batches and in-batch costs (LMLE Sec. 3.2)."""
 import numpy as np
 
-from lmle_core.sampling import BatchSampler, batch_costs, multilabel_batch_costs
+from lmle_core.sampling import BatchSampler, ClassMembers, batch_costs, multilabel_batch_costs
 
 
 def test_costs_make_class_weights_equal():
@@ -35,3 +35,14 @@ def test_plain_batches_follow_the_prior_and_cover_an_epoch():
     s = BatchSampler(labels, batch_size=20, balanced=False, seed=1)
     epoch = np.concatenate([s.next() for _ in range(5)])
     np.testing.assert_array_equal(np.sort(epoch), np.arange(100))
+
+
+def test_class_members_draws_uniformly_within_the_class():
+    labels = np.array([2, 0, 2, 1, 2, 0])
+    members = ClassMembers(labels)
+    rng = np.random.default_rng(0)
+    draws = members.draw(np.full(3000, 2), rng)
+    assert set(draws) == {0, 2, 4}
+    assert np.bincount(draws, minlength=6)[[0, 2, 4]].min() > 900
+    mixed = members.draw(np.array([0, 1, 2, 0]), rng)
+    np.testing.assert_array_equal(labels[mixed], [0, 1, 2, 0])
