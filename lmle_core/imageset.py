@@ -6,7 +6,7 @@ the device, per batch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -20,7 +20,6 @@ class ImageSet:
     mean: Sequence[float] = (0.5,)
     std: Sequence[float] = (0.5,)
     name: str = ""
-    _scale: Optional[torch.Tensor] = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:

@@ -37,7 +37,7 @@ class _NeighbourClassifier:
         return search.nearest(queries, self._points, k=self.k, device=self._points.device)
 
     def predict(self, queries) -> np.ndarray:
-        q = search.as_float_tensor(queries, self.device if self.device else None)
+        q = search.as_float_tensor(queries, self.device)
         out = []
         for s in range(0, q.shape[0], self.batch_size):
             dist, idx = self.kneighbors(q[s:s + self.batch_size])
