@@ -17,4 +17,4 @@ else
 fi
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 export LMLE_RUN_ALL=1
-exec "$py" -m lmle_core.runner "$@"
+exec "$py" -m lmle_core.study.runner "$@"

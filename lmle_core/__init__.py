@@ -6,10 +6,11 @@ Small modules, one concept each, layered top to bottom:
 - ``training`` (softmax / triplet / quintuplet rounds)
 - ``mining`` (quintuplets), ``clustering`` (per-class k-means), ``knn`` (large-margin cluster kNN)
 - ``search`` (nearest / farthest neighbours and k-means: faiss or torch, CPU or GPU)
-- ground floor: ``losses``, ``sampling``, ``nets``, ``imageset``, ``metrics``, ``data`` (readers),
-  ``paper`` (the papers' numbers)
-- results: ``reporting`` (StudyReport, compare_with_paper), ``report_builder`` (REPORT.md),
-  ``markdown``, ``atomic_io``, ``provenance`` (hardware, git), ``plots``; ``runner`` drives papermill.
+- ground floor: ``losses``, ``sampling``, ``nets``, ``imageset``, ``metrics``, ``data`` (readers)
+
+The batch-run machinery (papermill runner, reports, provenance, the papers' numbers, shared
+plots) is the separate package ``lmle_core.study``; nothing above imports it. The old names
+``lmle_core.reporting``, ``.paper``, ``.plots`` and ``.runner`` still work (they re-export it).
 """
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ from lmle_core import search
 from lmle_core.clustering import cluster_per_class
 from lmle_core.knn import InstanceKNN, LargeMarginKNN
 from lmle_core.mining import build_quintuplets
-from lmle_core.reporting import hardware_summary
+from lmle_core.study.provenance import hardware_summary
 
 
 def synthetic_features(n, d, n_centers, positive_rate, seed):

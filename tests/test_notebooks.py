@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from lmle_core import runner
+from lmle_core.study import runner
 
 KERNEL = os.environ.get("LMLE_KERNEL", "lmle")
 
@@ -35,7 +35,7 @@ def test_every_notebook_runs_with_the_tiny_profile(tiny_run):
     assert studies, "notebooks/studies.yaml lists no study"
     assert rc == 0, stdout
     for study in studies:
-        run = json.loads((results / study["name"] / "run.json").read_text())
+        run = json.loads((results / "run.json").read_text())["studies"][study["name"]]
         if have_data or not study["requires"]:
             assert run["status"] == "ok", (study["name"], run)
             metrics = json.loads((results / study["name"] / "metrics.json").read_text())
@@ -60,3 +60,57 @@ def test_notebooks_are_committed_clean():
         src = "".join(params[0]["source"])
         for name in runner.INJECTED:
             assert f"{name}:" in src or f"{name} =" in src, f"{path.name}: parameters cell lacks {name}"
+
+
+def _tables(results):
+    """Every CSV table of a run, without its timing columns (seconds, queries per second)."""
+    import pandas as pd
+
+    out = {}
+    for path in sorted(results.glob("*/tables/*.csv")):
+        df = pd.read_csv(path)
+        out[str(path.relative_to(results))] = df[[c for c in df.columns
+                                                   if "seconds" not in c and "per_second" not in c]]
+    return out
+
+
+@pytest.mark.slow
+def test_the_same_command_twice_gives_identical_tables(tiny_run, tmp_path):
+    """Determinism on CPU: a second tiny run writes the same tables (timings aside)."""
+    import pandas as pd
+
+    rc, first, have_data, _ = tiny_run
+    data_root = os.environ.get("LMLE_DATA_ROOT") or str(first.parent.parent / "empty-data-root")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert runner.main(["--profile", "tiny", "--data-root", data_root, "--results-root", str(tmp_path),
+                            "--kernel", KERNEL]) == 0
+    a, b = _tables(first), _tables(tmp_path / "tiny")
+    assert a and set(a) == set(b)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_partly_missing_data_is_marked_in_the_status(data_root, tmp_path):
+    """knn_speed without CelebA's partition file: 'ok, CelebA part skipped: <what>; get it with: <command>'."""
+    root = tmp_path / "data"
+    (root / "CelebA").mkdir(parents=True)
+    for name in ("MNIST", "BSDS500"):
+        (root / name).symlink_to(os.path.join(data_root, name))
+    for name in ("Anno", "img_align_celeba"):
+        (root / "CelebA" / name).symlink_to(os.path.join(data_root, "CelebA", name))
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = runner.main(["--profile", "tiny", "--only", "knn_speed", "--data-root", str(root), "--results-root",
+                          str(tmp_path / "results"), "--kernel", KERNEL])
+    out = buf.getvalue()
+    assert rc == 0, out
+    line = [l for l in out.splitlines() if l.startswith("[1/1] knn_speed")][0]
+    assert f"ok, CelebA part skipped: missing {root}/CelebA/Eval/list_eval_partition.txt" in line
+    assert f"get it with: python -m lmle_core.data.download celeba --root {root}" in line
+    record = json.loads((tmp_path / "results" / "tiny" / "run.json").read_text())["studies"]["knn_speed"]
+    assert record["status"] == "ok" and record["partial"][0].startswith(
+        "CelebA part skipped: missing <data_root>/CelebA/Eval/list_eval_partition.txt")
+    report = (tmp_path / "results" / "tiny" / "REPORT.md").read_text()
+    assert "**ok, CelebA part skipped: missing <data_root>/CelebA/Eval/list_eval_partition.txt" in report

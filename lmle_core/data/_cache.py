@@ -1,7 +1,8 @@
 """On-disk cache of decoded arrays (under :func:`lmle_core.data.paths.cache_dir`).
 
 An entry is ``<prefix>-<key>.*``; the key is a hash of everything the content
-depends on (source file names and sizes, parameters, reader version). Every
+depends on: the annotation and label files by their bytes (sha256), image files by name,
+size and modification time, the parameters and the reader version. Every
 file is written under a temporary name and renamed into place; the JSON
 metadata is written last and marks the entry complete.
 """
@@ -27,9 +28,23 @@ def hash_key(obj: Any, length: int = 20) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
-def file_signature(paths: Iterable[Path]) -> list:
-    """``[name, size]`` for each path (cheap: one stat each)."""
-    return [[Path(p).name, os.stat(p).st_size] for p in paths]
+def file_signature(paths: Iterable[Path], content: bool = False) -> list:
+    """``[name, size, mtime_ns]`` for each path (one stat each), or with ``content=True``
+    ``[name, size, sha256]`` (reads the file: annotation files, where a same-size edit such as
+    ``-1`` -> `` 1`` must invalidate the cache even if the modification time is restored)."""
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append([Path(p).name, st.st_size, _sha256(p) if content else st.st_mtime_ns])
+    return out
+
+
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def entry_paths(prefix: str, key: str, directory: Optional[Path] = None) -> Dict[str, Path]:

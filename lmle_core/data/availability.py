@@ -42,6 +42,16 @@ class DatasetStatus:
     def __bool__(self) -> bool:
         return self.available
 
+    def skip_reason(self, part: str) -> str:
+        """One line for a study that runs without this dataset: ``"<part> skipped: missing <file>
+        (<hint>); get it with: <command>"`` (``part`` e.g. "CelebA part")."""
+        lines = [line.strip() for line in self.message.splitlines() if line.strip()]
+        what = lines[0].split(":", 1)[1].strip() if lines and lines[0].startswith(f"{self.name}:") else \
+            (lines[0] if lines else "not available")
+        hint = lines[1] if len(lines) > 1 and not lines[1].startswith(("Get the data", "(the data root")) else ""
+        return (f"{part} skipped: {what}" + (f" {hint}" if hint else "")
+                + (f"; get it with: {self.download_command}" if self.download_command else ""))
+
 
 def _has_jpg(folder: Path) -> bool:
     try:

@@ -56,7 +56,7 @@ __all__ = [
 ORIGINAL_SIZE = (178, 218)  # (W, H) of the official aligned images
 CROP_BOX = (25, 48, 153, 198)  # (left, top, right, bottom) in ORIGINAL_SIZE coordinates
 SPLIT_NAMES = ("train", "val", "test")
-READER_VERSION = 1
+READER_VERSION = 2  # 2: cache keyed by annotation content and image mtimes
 N_ATTRIBUTES = 40
 
 _ATTR = "list_attr_celeba.txt"
@@ -163,12 +163,14 @@ def celeba_paths(data_root=None, require_images: bool = True) -> Dict[str, Optio
     return {"base": base, "images": img_dir, "attributes": attr, "partition": part, "identity": ident}
 
 
-def _list_jpgs(img_dir: Path) -> List[Tuple[str, int]]:
+def _list_jpgs(img_dir: Path) -> List[Tuple[str, int, int]]:
+    """(name, size, mtime_ns) of every jpg: the cache key of the decoded images."""
     out = []
     with os.scandir(img_dir) as it:
         for e in it:
             if e.name.lower().endswith(".jpg") and e.is_file():
-                out.append((e.name, e.stat().st_size))
+                st = e.stat()
+                out.append((e.name, st.st_size, st.st_mtime_ns))
     out.sort()
     return out
 
@@ -188,8 +190,8 @@ def load_celeba(
     ``max_per_split`` keeps the first n images of each split in file-name
     order. Images are decoded once (PIL, ``workers`` threads) and cached as
     ``.npy`` under :func:`~lmle_core.data.paths.cache_dir` keyed by the image
-    file names and sizes, the annotation files, the parameters and the
-    reader version; a cache hit returns a read-only memmap.
+    files (name, size, modification time), the annotation files' bytes (sha256),
+    the parameters and the reader version; a cache hit returns a read-only memmap.
 
     Raises :class:`DatasetMissingError` (missing folder or annotation file)
     and :class:`CorruptFileError` (unreadable jpg or malformed annotation).
@@ -214,7 +216,7 @@ def load_celeba(
     key_obj = {
         "version": READER_VERSION,
         "images": listing,
-        "annotations": _cache.file_signature(ann_files),
+        "annotations": _cache.file_signature(ann_files, content=True),
         "splits": codes,
         "max_per_split": max_per_split,
         "image_size": [H, W],
@@ -239,7 +241,7 @@ def load_celeba(
     if not ident:
         warnings.warn("CelebA identity file not found: identity set to -1")
 
-    present = [name for name, _ in listing if name in part and name in attr_row]
+    present = [name for name, *_ in listing if name in part and name in attr_row]
     unknown = len(listing) - len(present)
     if unknown:
         warnings.warn(f"CelebA: {unknown} jpg(s) in {p['images']} are not in the annotation files; ignored")

@@ -207,7 +207,7 @@ def load_mnist_rot_back_image(
     official = rot_back_official_files(root) if prefer_official else None
 
     if official is not None:
-        key = {"kind": "official", "version": REGEN_VERSION, "files": _cache.file_signature(official.values())}
+        key = {"kind": "official", "version": REGEN_VERSION, "files": _cache.file_signature(official.values(), content=True)}
         entry = _cache.entry_paths("mnist_rot_back_official", _cache.hash_key(key)) if cache else None
         if entry is not None:
             hit = _load(entry)
@@ -242,8 +242,8 @@ def load_mnist_rot_back_image(
         "n_train": int(n_train),
         "n_test": int(n_test),
         "min_patch_std": MIN_PATCH_STD,
-        "mnist": _cache.file_signature([p for f in files.values() for p in f.values()]),
-        "backgrounds": _cache.file_signature(bsds_jpgs),
+        "mnist": _cache.file_signature([p for f in files.values() for p in f.values()], content=True),
+        "backgrounds": _cache.file_signature(bsds_jpgs, content=True),
     }
     entry = _cache.entry_paths("mnist_rot_back_regen", _cache.hash_key(key)) if cache else None
     if entry is not None:

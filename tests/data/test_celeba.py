@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -143,6 +145,49 @@ def test_cache_invalidated_when_images_change(tmp_path, build):
     build.face_image(99).save(tmp_path / "CelebA" / "img_align_celeba" / "000007.jpg")
     b = load_celeba(tmp_path, progress=False)
     assert len(a) == 2 and len(b) == 3
+
+
+def test_same_size_label_edit_invalidates_the_cache(tmp_path, build):
+    """Correcting one label keeps the file size (`` 1`` / ``-1``) and here even its mtime: the new label is read."""
+    ds = build.celeba(tmp_path, present=[0, 1, 2])
+    first = load_celeba(tmp_path, progress=False)
+    path = ds.base / "Anno" / "list_attr_celeba.txt"
+    stat = path.stat()
+    lines = path.read_text().splitlines(keepends=True)
+    row = lines[2 + 1]  # header lines, then the second image (000002.jpg)
+    fields = row.split(" ")
+    old = first.attributes[1, 0]
+    value = " 1" if old == 0 else "-1"
+    lines[3] = fields[0] + " " + value + row[len(fields[0]) + 3:]
+    path.write_text("".join(lines))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    second = load_celeba(tmp_path, progress=False)
+    assert second.attributes[1, 0] == 1 - old
+    np.testing.assert_array_equal(np.delete(second.attributes, 1, 0), np.delete(first.attributes, 1, 0))
+
+
+def test_replaced_image_of_the_same_size_invalidates_the_cache(tmp_path, build):
+    ds = build.celeba(tmp_path, present=[0, 1])
+    first = load_celeba(tmp_path, progress=False)
+    path = ds.base / "img_align_celeba" / ds.names[1]
+    size = path.stat().st_size
+    data = bytearray(path.read_bytes())
+    other = build.face_image(77)
+    import io
+    buf = io.BytesIO()
+    for q in range(95, 5, -1):  # re-encode another face to exactly the old size (pad with JPEG comment bytes)
+        buf = io.BytesIO()
+        other.save(buf, format="JPEG", quality=q)
+        if len(buf.getvalue()) <= size:
+            break
+    new = buf.getvalue()
+    new = new[:-2] + b"\x00" * (size - len(new)) + new[-2:] if len(new) < size else new
+    assert len(new) == size and bytes(data) != new
+    path.write_bytes(new)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    second = load_celeba(tmp_path, progress=False)
+    assert not np.array_equal(np.asarray(first.images[1]), np.asarray(second.images[1]))
 
 
 def test_corrupt_jpg_names_file(tmp_path, build):

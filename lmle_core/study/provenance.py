@@ -18,7 +18,7 @@ from typing import Any, Mapping
 __all__ = ["REPO_ROOT", "hardware_summary", "git_commit", "sanitize_text"]
 
 #: The repository (or installed site) directory that holds the ``lmle_core`` package.
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -15,9 +15,11 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from lmle_core.atomic_io import read_json, write_text_atomic
-from lmle_core.markdown import _escape_cell, format_value
-from lmle_core.provenance import REPO_ROOT, _now, git_commit, hardware_summary, sanitize_text
+import pandas as pd
+
+from lmle_core.study.atomic_io import read_json, write_text_atomic
+from lmle_core.study.markdown import _escape_cell, format_value, markdown_table
+from lmle_core.study.provenance import REPO_ROOT, _now, git_commit, hardware_summary, sanitize_text
 
 __all__ = ["build_report"]
 
@@ -80,27 +82,68 @@ def _counts_text(counts: Mapping[str, Any]) -> str:
     return ", ".join(out) if out else "n/a"
 
 
-def _study_status(run: Mapping[str, Any] | None, metrics: Mapping[str, Any] | None) -> str:
-    if not run:
+def _this_run(run_info: Mapping[str, Any], name: str) -> dict | None:
+    """This run's record of study ``name`` (older run.json files stored only the status)."""
+    rec = (run_info.get("studies") or {}).get(name)
+    if rec is None:
+        return None
+    return dict(rec) if isinstance(rec, Mapping) else {"status": str(rec)}
+
+
+def _status_text(record: Mapping[str, Any] | None) -> str:
+    if not record:
         return "not run"
-    status = str(run.get("status", "unknown"))
-    if status == "ok" and metrics and metrics.get("skipped"):
-        return "ok (partly skipped)"
+    status = str(record.get("status", "unknown"))
+    if status == "ok" and record.get("partial"):
+        return "ok, " + " ".join(str(record["partial"][0]).split())
     return status
 
 
-def _section(label: str, body: Sequence[str], header: Sequence[str] = ()) -> list[str]:
-    """``label:``, a blank line, ``header`` and ``body`` lines, a blank line; nothing when ``body`` is empty."""
-    return [f"{label}:", "", *header, *body, ""] if body else []
+def _date(text: Any) -> str:
+    return str(text)[:16].replace("T", " ") if text else "unknown date"
+
+
+def _data_root_lines(info: Mapping[str, Any] | None, given: str | None) -> list[str]:
+    if not info and not given:
+        return []
+    info = info or {}
+    where = f"`{given}`" if given else "(path not recorded)"
+    source = f" ({info['source']})" if info.get("source") else ""
+    if info.get("exists") is False:
+        return [f"- Data root: {where}{source} **does not exist**: every study that needs data was skipped "
+                "and kept its earlier results"]
+    found = ", ".join(info.get("datasets") or []) or "none of the datasets"
+    return [f"- Data root: {where}{source}, holding {found}"]
+
+
+def _run_lines(this: Mapping[str, Any] | None, kept: Mapping[str, Any] | None, run_date: str) -> list[str]:
+    """What happened to a study in this run, and where its results come from."""
+    lines = []
+    if this is None:
+        lines.append("- Not run this time" + (f"; the results below are from the run of {_date(kept.get('finished'))}"
+                                               if kept else "; no results yet"))
+        return lines
+    lines.append(f"- Status in this run ({run_date}): **{_status_text(this)}**")
+    if this.get("wall_s") is not None:
+        lines.append(f"- Wall time: {_fmt_seconds(this['wall_s'])}")
+    if this.get("status") != "ok":
+        if kept:
+            lines.append(f"- The results below are the last good ones, from the run of {_date(kept.get('finished'))} "
+                         f"(they were kept: a skipped or failed study never replaces its results)")
+        else:
+            lines.append("- No earlier results of this study exist with this profile")
+    return lines
 
 
 def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mapping[str, Any]],
-                 profile: str) -> Path:
-    """Write ``<results_profile_dir>/REPORT.md`` from the studies' ``run.json`` / ``metrics.json``.
+                 profile: str, data_root_given: str | None = None) -> Path:
+    """Write ``<results_profile_dir>/REPORT.md`` from the run's and the studies' JSON files.
 
     ``studies``: the entries of ``notebooks/studies.yaml`` in order (``name``, ``title``,
-    ``paper_item``, ``notebook``). The run-level ``run.json`` (written by the runner) supplies
-    the hardware, commit and dates; studies without results are listed as "not run".
+    ``paper_item``, ``notebook``). The run-level ``run.json`` (written by the runner) gives this
+    run's hardware, commit, data root and every study's status in it; each study folder's
+    ``run.json`` / ``metrics.json`` describe the run that produced the results kept there.
+    ``data_root_given``: the data root as the user gave it (shown once in the header).
     No local absolute path is written (data root, repository and home are replaced).
     """
     root = Path(results_profile_dir)
@@ -109,6 +152,7 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
     hardware = run_info.get("hardware") or hardware_summary()
     commit = run_info.get("git_commit") or git_commit(REPO_ROOT)
     finished = run_info.get("finished") or _now()
+    run_date = _date(finished)
     san = lambda t: sanitize_text(t) if isinstance(t, str) else t  # noqa: E731
 
     entries = []
@@ -117,9 +161,9 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
         name = str(study["name"])
         title = str(study.get("title") or name)
         sdir = root / name
-        run = read_json(sdir / "run.json")
+        kept = read_json(sdir / "run.json")
         metrics = read_json(sdir / "metrics.json")
-        entries.append((study, name, title, _slug(title, used), run, metrics, sdir))
+        entries.append((study, name, title, _slug(title, used), _this_run(run_info, name), kept, metrics, sdir))
 
     L: list[str] = []
     L.append(f"# LMLE-kNN / CRL reproducibility study: results ({profile} profile)")
@@ -132,9 +176,12 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
         L.append(f"- Run wall time: {_fmt_seconds(run_info['wall_s'])}")
     L.append(f"- Git commit: `{commit}`")
     L.append(f"- Hardware: {san(_hardware_line(hardware))}")
+    L.extend(san(line) for line in _data_root_lines(run_info.get("data_root"), data_root_given))
     if run_info.get("only"):
         L.append(f"- This run executed only: {', '.join(map(str, run_info['only']))} "
                  "(other sections are from earlier runs, see their dates)")
+    if run_info.get("parameters"):
+        L.append(f"- Parameters given on the command line: `{_escape_cell(json.dumps(run_info['parameters']))}`")
     L.append("")
 
     if not entries:
@@ -143,50 +190,47 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
     else:
         L.append("## Summary")
         L.append("")
-        L.append("| study | paper item | status | wall time |")
-        L.append("| :--- | :--- | :--- | ---: |")
-        for study, name, title, slug, run, metrics, _ in entries:
-            status = _study_status(run, metrics)
-            wall = _fmt_seconds(run.get("wall_s")) if run and run.get("wall_s") is not None else "n/a"
+        L.append("| study | paper item | status in this run | results from | wall time |")
+        L.append("| :--- | :--- | :--- | :--- | ---: |")
+        for study, name, title, slug, this, kept, metrics, _ in entries:
+            status = _status_text(this) if this else "not run"
+            source = _date(kept.get("finished")) if kept else "none"
+            wall = _fmt_seconds(kept.get("wall_s")) if kept and kept.get("wall_s") is not None else "n/a"
             L.append(f"| [{_escape_cell(title)}](#{slug}) | {_escape_cell(str(study.get('paper_item', '') or ''))} "
-                     f"| {status} | {wall} |")
+                     f"| {_escape_cell(san(status))} | {source} | {wall} |")
         L.append("")
 
-    for study, name, title, slug, run, metrics, sdir in entries:
+    for study, name, title, slug, this, kept, metrics, sdir in entries:
         L.append(f"## {title}")
         L.append("")
-        status = _study_status(run, metrics)
         L.append(f"- Study: `{name}` (notebook `{study.get('notebook', '')}`)")
         if study.get("paper_item"):
             L.append(f"- Paper item: {study['paper_item']}")
-        L.append(f"- Status: **{status}**")
-        if run:
-            if run.get("wall_s") is not None:
-                L.append(f"- Wall time: {_fmt_seconds(run['wall_s'])}")
-            if run.get("finished"):
-                L.append(f"- Finished: {str(run['finished'])[:19].replace('T', ' ')}")
+        L.extend(_run_lines(this, kept, run_date))
+        if kept and kept.get("finished"):
+            L.append(f"- Results from: {_date(kept['finished'])}, wall time {_fmt_seconds(kept.get('wall_s'))}")
         if metrics:
             if metrics.get("git_commit") and metrics["git_commit"] != commit:
-                L.append(f"- Git commit of this study's run: `{metrics['git_commit']}`")
+                L.append(f"- Git commit of these results: `{metrics['git_commit']}`")
             if metrics.get("hardware") and _hardware_line(metrics["hardware"]) != _hardware_line(hardware):
-                L.append(f"- Hardware of this study's run: {san(_hardware_line(metrics['hardware']))}")
+                L.append(f"- Hardware of these results: {san(_hardware_line(metrics['hardware']))}")
         L.append("")
 
-        if run and run.get("status") == "failed":
-            L.append("Error:")
+        if this and this.get("status") == "failed":
+            L.append("Error in this run:")
             L.append("")
             L.append("```")
-            L.append(san(str(run.get("error") or "unknown error")))
+            L.append(san(str(this.get("error") or "unknown error")))
             L.append("```")
             L.append("")
-        if run and run.get("status") == "skipped":
-            reason = san(str(run.get("reason") or run.get("error") or "required data missing")).splitlines()
-            L.append(f"Skipped: {reason[0]}")
+        if this and this.get("status") == "skipped":
+            reason = san(str(this.get("reason") or this.get("error") or "required data missing")).splitlines()
+            L.append(f"Skipped in this run: {reason[0]}")
             L.append("")
             if len(reason) > 1:
                 L.extend(reason[1:])
                 L.append("")
-            cmds = [san(c) for c in (run.get("download_commands") or []) if c]
+            cmds = [san(c) for c in (this.get("download_commands") or []) if c]
             if cmds:
                 L.append("To get the data:")
                 L.append("")
@@ -194,24 +238,24 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
                 L.extend(cmds)
                 L.append("```")
                 L.append("")
-        if not run:
-            L.append("This study has not been run with this profile yet.")
-            L.append("")
         if not metrics:
-            if run and run.get("status") == "ok":
+            if kept and kept.get("status") == "ok":
                 L.append("The notebook recorded no results (no `StudyReport`).")
                 L.append("")
             continue
 
         for reason in metrics.get("skipped") or []:
-            L.append(f"> Part of this study was skipped: {san(reason)}")
+            lines = san(str(reason)).splitlines() or [""]
+            L.append(f"> Part of this study was skipped: {lines[0]}")
+            L.extend(f"> {line}" for line in lines[1:])  # every line quoted: the block stays one quote
             L.append("")
 
         data = metrics.get("data_used") or []
-        L.extend(_section("Data used", [
-            f"| {_escape_cell(san(d.get('dataset', '')))} | {_escape_cell(_counts_text(d.get('counts') or {}))} "
-            f"| {_escape_cell(san(d.get('note') or ''))} |" for d in data],
-            header=["| dataset | images / items | note |", "| :--- | :--- | :--- |"]))
+        if data:
+            L.extend(["Data used:", "", markdown_table(pd.DataFrame(
+                {"dataset": [san(d.get("dataset", "")) for d in data],
+                 "images / items": [_counts_text(d.get("counts") or {}) for d in data],
+                 "note": [san(d.get("note") or "") for d in data]})).rstrip("\n"), ""])
 
         for t in metrics.get("tables") or []:
             tname = t["name"]
@@ -236,15 +280,19 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
             L.append("")
 
         notes = metrics.get("notes") or []
-        L.extend(_section("Notes", [f"- {san(n)}" for n in notes]))
+        if notes:
+            L.extend(["Notes:", ""] + [f"- {' '.join(san(n).split())}" for n in notes] + [""])
 
         extra = metrics.get("metrics") or {}
-        values = {k: json.dumps(v) if isinstance(v, (list, dict)) else format_value(v) for k, v in extra.items()}
-        L.extend(_section("Metrics", [f"| {_escape_cell(k)} | {_escape_cell(san(v))} |" for k, v in values.items()],
-                          header=["| metric | value |", "| :--- | ---: |"]))
+        if extra:
+            values = [json.dumps(v) if isinstance(v, (list, dict)) else format_value(v) for v in extra.values()]
+            L.extend(["Metrics:", "", markdown_table(pd.DataFrame(
+                {"metric": list(extra), "value": [san(v) for v in values]})).rstrip("\n"), ""])
         timings = metrics.get("timings") or {}
-        L.extend(_section("Timings", [f"| {_escape_cell(k)} | {format_value(v, '.2f')} |" for k, v in timings.items()],
-                          header=["| step | seconds |", "| :--- | ---: |"]))
+        if timings:
+            L.extend(["Timings:", "", markdown_table(pd.DataFrame(
+                {"step": list(timings), "seconds": [float(v) for v in timings.values()]}),
+                float_format=".2f").rstrip("\n"), ""])
 
     text = "\n".join(L).rstrip("\n") + "\n"
     return write_text_atomic(root / "REPORT.md", sanitize_text(text))

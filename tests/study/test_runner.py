@@ -1,4 +1,4 @@
-"""lmle_core.runner on temporary notebooks (one papermill batch), plus the authoring script.
+"""lmle_core.study.runner on temporary notebooks (one papermill batch), plus the authoring script.
 
 Needs the Jupyter kernel named $LMLE_KERNEL (default ``lmle``; scripts/bootstrap.sh registers it).
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmle_core import runner
+from lmle_core.study import runner
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KERNEL = os.environ.get("LMLE_KERNEL", "lmle")
 ABS_PATH = re.compile(r"(?<![\w.:/~<>\-])(?:/[\w.+@%=,\-]+){2,}")
 
@@ -34,11 +34,12 @@ PARAMS_CELL = """# %% tags=["parameters"]
 data_root = "data"
 results_dir = "results/x"
 profile = "tiny"
-"""
-
-OK_SRC = PARAMS_CELL + """n_iters = 1
+n_iters = 1
 sizes = [0]
 seed = 0
+"""
+
+OK_SRC = PARAMS_CELL + """
 
 # %% [markdown]
 # # A study that writes through StudyReport
@@ -133,6 +134,20 @@ def test_kernel_is_registered():
     assert spec.language == "python"
 
 
+def earlier_results(results: Path, name: str) -> dict:
+    """A study folder as an earlier run left it; returns {relative path: bytes}."""
+    d = results / "tiny" / name
+    (d / "tables").mkdir(parents=True)
+    (d / "tables" / "old.csv").write_text("a\n1\n")
+    (d / "run.json").write_text(json.dumps({"status": "ok", "finished": "2026-01-02T03:04:05+00:00", "wall_s": 9.0}))
+    (d / "metrics.json").write_text(json.dumps({"title": name, "tables": [], "notes": ["from the earlier run"]}))
+    return snapshot(d)
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     """ONE runner call over the temporary notebooks (ok / failed / timed out / skipped)."""
@@ -143,11 +158,8 @@ def batch(tmp_path_factory):
     data_root = root / "datasets"
     data_root.mkdir()
     results = root / "results"
-    # A stale file from an earlier run must disappear; a cache/ folder must survive.
-    (results / "tiny" / "ok_study" / "tables").mkdir(parents=True)
-    (results / "tiny" / "ok_study" / "tables" / "stale.csv").write_text("old")
-    (results / "tiny" / "ok_study" / "cache").mkdir()
-    (results / "tiny" / "ok_study" / "cache" / "keep.bin").write_text("cached")
+    # Earlier results: replaced for the study that succeeds, kept as they are for the others.
+    before = {name: earlier_results(results, name) for name in ("ok_study", "fail_study", "skip_study")}
     mp = pytest.MonkeyPatch()
     mp.setattr(runner, "check_dataset", fake_check_dataset)
     buf = io.StringIO()
@@ -158,17 +170,20 @@ def batch(tmp_path_factory):
     finally:
         mp.undo()
     out_lines = buf.getvalue().splitlines()
-    return types.SimpleNamespace(root=root, rc=rc, results=results / "tiny", stdout=out_lines, data_root=data_root)
+    return types.SimpleNamespace(root=root, rc=rc, results=results / "tiny", stdout=out_lines, data_root=data_root,
+                                 before=before)
 
 
 def _run_json(batch, name):
-    return json.loads((batch.results / name / "run.json").read_text())
+    """This run's record of a study (the run-level run.json)."""
+    return json.loads((batch.results / "run.json").read_text())["studies"][name]
 
 
 def test_batch_statuses_and_exit_code(batch):
     assert batch.rc == 1
     ok, fail, skip = (_run_json(batch, n) for n in ("ok_study", "fail_study", "skip_study"))
     assert ok["status"] == "ok", ok
+    assert ok["partial"] == ["part B: otherset missing"]
     assert fail["status"] == "failed"
     assert skip["status"] == "skipped"
     for rec in (ok, fail, skip):
@@ -183,31 +198,43 @@ def test_batch_statuses_and_exit_code(batch):
     assert "fakeset" in skip["reason"] and "otherset" in skip["reason"]
     assert skip["download_commands"] == ["python -m lmle_core.data.download fakeset --root <data_root>",
                                          "python -m lmle_core.data.download otherset --root <data_root>"]
-    # progress: one line per study on stdout, in order, plus the summary
+    # the study folder of the study that ran holds the record of the run that made it
+    assert json.loads((batch.results / "ok_study" / "run.json").read_text())["status"] == "ok"
+    # progress: the data root, then one line per study on stdout, in order, plus the summary
+    assert batch.stdout[0].startswith(f"data root {batch.data_root} (--data-root): holds")
     progress = [l for l in batch.stdout if l.startswith("[")]
     assert [l.split()[1] for l in progress] == ["ok_study", "fail_study", "slow_study", "skip_study"]
-    assert [l.split()[2] for l in progress] == ["ok", "failed", "failed", "skipped"]
+    assert [l.split("s  ", 1)[1].split(":")[0] for l in progress] == [
+        "ok, part B", "failed", "failed", "skipped"]
+    assert "ok, part B: otherset missing" in progress[0]
+    assert "(executed notebook: tiny/notebooks/fail_study.failed.ipynb)" in progress[1]
     assert "1 ok, 2 failed, 1 skipped" in batch.stdout[-1]
 
 
 def test_batch_outputs(batch):
     res = batch.results
     assert (res / "notebooks" / "ok_study.ipynb").is_file()
-    assert (res / "notebooks" / "fail_study.ipynb").is_file()
+    assert (res / "notebooks" / "fail_study.failed.ipynb").is_file()
+    assert not (res / "notebooks" / "fail_study.ipynb").exists()
     assert not (res / "notebooks" / "skip_study.ipynb").exists()
-    assert not (res / "ok_study" / "tables" / "stale.csv").exists()
-    assert (res / "ok_study" / "cache" / "keep.bin").read_text() == "cached"
+    # the study that succeeded replaced its earlier results entirely
+    assert not (res / "ok_study" / "tables" / "old.csv").exists()
+    # the failed and the skipped study kept theirs, byte for byte
+    assert snapshot(res / "fail_study") == batch.before["fail_study"]
+    assert snapshot(res / "skip_study") == batch.before["skip_study"]
     # parameters: common < per-notebook < injected, types kept
     params = (res / "ok_study" / "tables" / "params.csv").read_text().splitlines()
     assert params[1:] == ["n_iters,5", "seed,7", "sizes_len,3", "profile,tiny"]
     m = json.loads((res / "ok_study" / "metrics.json").read_text())
+    assert m["profile"] == "tiny"
     assert m["metrics"]["sizes"] == [1, 2, 3]
     assert m["metrics"]["types"] == ["int", "list", "str"]
     assert m["metrics"]["data_root_is_abs"] is True
     assert (res / "ok_study" / "figures" / "line.png").is_file()
-    # the failing notebook kept what it made before the error
-    assert (res / "fail_study" / "tables" / "before_failure.csv").is_file()
-    leftovers = [p for p in batch.root.rglob("*") if p.name.startswith(".tmp-")]
+    # the failing notebook's partial outputs are kept aside, not in its results
+    assert (res / ".failed" / "fail_study" / "tables" / "before_failure.csv").is_file()
+    leftovers = [p for p in batch.root.rglob("*") if p.name.startswith(".tmp-") or ".new-" in p.name
+                 or p.name.endswith(".old")]
     assert leftovers == []
 
 
@@ -217,18 +244,21 @@ def test_batch_report(batch):
     assert sections == ["Summary", "OK study: writes a table", "Failing study", "Slow study", "Study without data"]
     body = {title: chunk for title, chunk in zip(sections, re.split(r"^## .+$", text, flags=re.M)[1:])}
     ok, fail, skip = body["OK study: writes a table"], body["Failing study"], body["Study without data"]
-    assert "Status: **ok (partly skipped)**" in ok
-    assert "part B: otherset missing" in ok
+    assert "**ok, part B: otherset missing**" in ok
+    assert "> Part of this study was skipped: part B: otherset missing" in ok
     assert "**Table params.** the parameters this notebook received" in ok
-    assert "| n_iters | 5 |" in ok  # the Markdown table is inlined
+    assert re.search(r"\| n_iters +\| +5 +\|", ok)  # the Markdown table is inlined
     assert "![a falling line](ok_study/figures/line.png)" in ok
-    assert "Fakeset (subset present) | train 12,000, test 4,640" in ok
+    assert re.search(r"\| Fakeset \(subset present\) +\| train 12,000, test 4,640 +\|", ok)
     assert "Paper item: LMLE Table 5" in ok
-    assert "Status: **failed**" in fail and "ValueError: boom" in fail
-    assert "Status: **failed**" in body["Slow study"] and "timeout" in body["Slow study"]
-    assert "Status: **skipped**" in skip
+    assert "**failed**" in fail and "ValueError: boom" in fail
+    assert "last good ones, from the run of 2026-01-02 03:04" in fail and "from the earlier run" in fail
+    assert "**failed**" in body["Slow study"] and "timeout" in body["Slow study"]
+    assert "No earlier results" in body["Slow study"]
+    assert "**skipped**" in skip and "last good ones, from the run of 2026-01-02 03:04" in skip
     assert "python -m lmle_core.data.download fakeset --root <data_root>" in skip
     assert "[OK study: writes a table](#ok-study-writes-a-table)" in body["Summary"]
+    assert "- Data root: `<path>/datasets` (--data-root), holding none of the datasets" in text
     # never a local absolute path
     for p in (batch.root, batch.data_root, runner.REPO_ROOT, Path.home()):
         assert str(p) not in text
@@ -241,7 +271,8 @@ def test_batch_report(batch):
 @pytest.fixture
 def small_nbdir(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "check_dataset", fake_check_dataset)
-    return make_notebooks_dir(tmp_path, STUDIES, PROFILE)
+    return make_notebooks_dir(tmp_path, STUDIES, PROFILE, {"ok_study": OK_SRC, "fail_study": FAIL_SRC,
+                                                          "slow_study": SLOW_SRC, "skip_study": SKIP_SRC})
 
 
 def test_unknown_only_exits_2(small_nbdir, tmp_path, capsys):
@@ -274,7 +305,7 @@ def test_only_skipped_study_exits_0(small_nbdir, tmp_path, capsys):
     assert rc == 0
     text = (tmp_path / "r" / "tiny" / "REPORT.md").read_text()
     assert "This run executed only: skip_study" in text
-    assert "| [OK study: writes a table](#ok-study-writes-a-table) | LMLE Table 5 | not run |" in text
+    assert "| [OK study: writes a table](#ok-study-writes-a-table) | LMLE Table 5 | not run | none |" in text
 
 
 def test_empty_studies_exit_0(tmp_path, capsys):

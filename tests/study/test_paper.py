@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lmle_core.paper import PAPER_TABLES, paper_table, paper_table_path
+from lmle_core.study.paper import PAPER_TABLES, paper_table, paper_table_path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PAPER_RESULTS = REPO.parent / "shared" / "paper_results"

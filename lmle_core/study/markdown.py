@@ -1,4 +1,4 @@
-"""Markdown rendering of tables and cells (GitHub-flavoured, no ``tabulate`` dependency).
+"""Markdown rendering of tables and cells (GitHub-flavoured pipe tables through tabulate).
 
 Shared by :class:`lmle_core.reporting.StudyReport` (``tables/<name>.md``) and
 :mod:`lmle_core.report_builder` (``REPORT.md``).
@@ -72,24 +72,20 @@ def _frame_for_output(df: pd.DataFrame, index: bool | None) -> pd.DataFrame:
 
 def markdown_table(df: pd.DataFrame, float_format: str | Callable[[float], str] | None = None,
                    index: bool | None = None) -> str:
-    """Render ``df`` as a GitHub-flavoured Markdown table (no dependency on ``tabulate``).
+    """Render ``df`` as a GitHub-flavoured Markdown ("pipe") table with ``DataFrame.to_markdown``
+    (tabulate): columns padded to equal width, so the file reads well as text too.
 
-    Numeric columns are right-aligned, others left-aligned; ``|`` in cells is escaped and
-    newlines become spaces. ``float_format`` as in :func:`format_value`. ``index=None``
-    shows the index only when it carries information (not an unnamed RangeIndex).
+    Cells are formatted by :func:`format_value` first (``float_format`` as there) and not re-parsed;
+    numeric columns are right-aligned, others left-aligned; ``|`` in cells is escaped and newlines
+    become spaces. ``index=None`` shows the index only when it carries information.
     """
     df = _frame_for_output(df, index)
     columns = [" / ".join(str(c) for c in col) if isinstance(col, tuple) else str(col) for col in df.columns]
-    header = [_escape_cell(c) for c in columns]
-    aligns = []
-    for col in df.columns:
-        series = df[col]
-        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-        aligns.append("---:" if numeric else ":---")
-    rows = []
-    for values in df.itertuples(index=False, name=None):
-        rows.append([_escape_cell(format_value(v, float_format)) for v in values])
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(aligns) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
+    align = ["right" if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) else "left"
+             for c in df.columns]
+    cells = pd.DataFrame([[_escape_cell(format_value(v, float_format)) for v in row]
+                          for row in df.itertuples(index=False, name=None)],
+                         columns=[_escape_cell(c) for c in columns])
+    if cells.empty:
+        cells = pd.DataFrame(columns=[_escape_cell(c) for c in columns])
+    return cells.to_markdown(index=False, tablefmt="pipe", colalign=align, disable_numparse=True) + "\n"

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmle_core import reporting
-from lmle_core.reporting import (StudyReport, build_report, compare_with_paper, format_value, git_commit,
+from lmle_core.study import reporting
+from lmle_core.study.reporting import (StudyReport, build_report, compare_with_paper, format_value, git_commit,
                                  hardware_summary, markdown_table, sanitize_text, write_json_atomic,
                                  write_text_atomic)
 
@@ -25,24 +25,33 @@ def temp_files(root: Path):
 # ----------------------------------------------------------------------------------------------
 # Markdown
 # ----------------------------------------------------------------------------------------------
+def cells(md: str) -> list[list[str]]:
+    """The rows of a pipe table as stripped cells (escaped pipes kept as ``\\|``)."""
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in md.splitlines()]
+
+
 def test_markdown_table_basic():
     df = pd.DataFrame({"method": ["a|b", "c"], "acc": [83.8312, float("nan")], "n": [12000, 5]})
     md = markdown_table(df)
-    assert md == (
-        "| method | acc | n |\n"
-        "| :--- | ---: | ---: |\n"
-        "| a\\|b | 83.83 | 12000 |\n"
-        "| c | n/a | 5 |\n"
-    )
+    rows = cells(md)
+    assert rows[0] == ["method", "acc", "n"]
+    assert [re.fullmatch(r":-+|-+:", c) is not None for c in rows[1]] == [True, True, True]
+    assert rows[1][0].startswith(":") and rows[1][1].endswith(":") and rows[1][2].endswith(":")  # text left, numbers right
+    assert rows[2:] == [["a\\|b", "83.83", "12000"], ["c", "n/a", "5"]]
+    assert len({len(line) for line in md.splitlines()}) == 1  # padded: readable as plain text too
+    assert md.endswith("\n")
 
 
 def test_markdown_table_float_format_and_index():
     df = pd.DataFrame({"x": [0.123456, 2.0]}, index=pd.Index(["r1", "r2"], name="row"))
-    assert markdown_table(df, float_format=".2f") == "| row | x |\n| :--- | ---: |\n| r1 | 0.12 |\n| r2 | 2.00 |\n"
-    assert markdown_table(df, float_format="{:.1f}").splitlines()[2] == "| r1 | 0.1 |"
-    assert markdown_table(df, float_format="%.3f").splitlines()[2] == "| r1 | 0.123 |"
-    assert markdown_table(df, float_format=lambda v: f"<{v:.0f}>").splitlines()[3] == "| r2 | <2> |"
-    assert markdown_table(df, index=False).splitlines()[0] == "| x |"
+    rows = cells(markdown_table(df, float_format=".2f"))
+    assert rows[0] == ["row", "x"] and rows[2:] == [["r1", "0.12"], ["r2", "2.00"]]
+    assert cells(markdown_table(df, float_format="{:.1f}"))[2] == ["r1", "0.1"]
+    assert cells(markdown_table(df, float_format="%.3f"))[2] == ["r1", "0.123"]
+    assert cells(markdown_table(df, float_format=lambda v: f"<{v:.0f}>"))[3] == ["r2", "<2>"]
+    assert cells(markdown_table(df, index=False))[0] == ["x"]
+    # numbers as text are not re-parsed by tabulate (keeps "1.50" and "007")
+    assert cells(markdown_table(pd.DataFrame({"s": ["1.50", "007"]})))[2:] == [["1.50"], ["007"]]
 
 
 def test_format_value_defaults():
@@ -170,7 +179,7 @@ def test_study_report_writes_everything(tmp_path):
     df = pd.DataFrame({"method": ["Quintuplet"], "acc": [77.6213]})
     rep.table("table5", df, caption="Table 5 vs paper", float_format=".1f")
     assert (d / "tables" / "table5.csv").read_text() == "method,acc\nQuintuplet,77.6213\n"
-    assert (d / "tables" / "table5.md").read_text().splitlines()[2] == "| Quintuplet | 77.6 |"
+    assert cells((d / "tables" / "table5.md").read_text())[2] == ["Quintuplet", "77.6"]
     m = json.loads((d / "metrics.json").read_text())
     assert m["tables"][0]["caption"] == "Table 5 vs paper" and m["tables"][0]["csv"] == "tables/table5.csv"
 
@@ -218,25 +227,43 @@ def test_build_report_synthetic(tmp_path):
     rep.table("t", pd.DataFrame({"k": ["x"], "v": [1.25]}), caption="cap of t")
     rep.data_used("MNIST", {"train": 1000, "test": 500})
     rep.note(f"read from {tmp_path}/data/MNIST")
-    write_json_atomic(root / "a" / "run.json", {"status": "ok", "wall_s": 3.2, "error": None})
-    write_json_atomic(root / "b" / "run.json", {"status": "failed", "wall_s": 1.0,
-                                                "error": "ValueError: boom\nraise ValueError('boom')"})
-    write_json_atomic(root / "c" / "run.json", {"status": "skipped", "wall_s": 0.0, "error": None,
-                                                "reason": "required data not available: celeba",
-                                                "download_commands": ["python -m lmle_core.data.download celeba --root <data_root>"]})
-    out = build_report(root, studies, "tiny")
+    write_json_atomic(root / "a" / "run.json", {"status": "ok", "wall_s": 3.2, "error": None,
+                                                "finished": "2026-11-20T10:11:12+00:00"})
+    # b: failed in this run, earlier results kept; c: skipped, nothing earlier; d: not in this run
+    write_json_atomic(root / "b" / "run.json", {"status": "ok", "wall_s": 7.0, "finished": "2026-10-01T08:00:00+00:00"})
+    write_json_atomic(root / "b" / "metrics.json", {"title": "edges", "notes": ["the earlier edge note"]})
+    write_json_atomic(root / "run.json", {"finished": "2026-11-20T10:30:00+00:00", "studies": {
+        "a": {"status": "ok", "wall_s": 3.2, "partial": ["CelebA part skipped: missing <data_root>/CelebA/Eval\nmore"]},
+        "b": {"status": "failed", "wall_s": 1.0, "error": "ValueError: boom\nraise ValueError('boom')"},
+        "c": {"status": "skipped", "wall_s": 0.0, "error": None, "reason": "required data not available: celeba",
+              "download_commands": ["python -m lmle_core.data.download celeba --root <data_root>"]}},
+        "data_root": {"source": "--data-root", "exists": False, "datasets": []}})
+    rep.skip("CelebA part skipped: missing <data_root>/CelebA/Eval\nGet it with: python -m x")
+    out = build_report(root, studies, "tiny", data_root_given=f"{tmp_path}/no/such/dir")
     text = out.read_text()
     assert out == root / "REPORT.md"
-    assert "| [MNIST imbalance control](#mnist-imbalance-control) | LMLE Table 5 | ok | 3.2 s |" in text
-    assert "[40 face attributes](#40-face-attributes)" in text
+    summary = {cells(line)[0][0]: cells(line)[0][1:] for line in text.split("## Summary")[1].split("\n## ")[0].splitlines()
+               if line.startswith("| [")}
+    assert summary["[MNIST imbalance control](#mnist-imbalance-control)"] == [
+        "LMLE Table 5", "ok, CelebA part skipped: missing <data_root>/CelebA/Eval more", "2026-11-20 10:11", "3.2 s"]
+    assert summary["[Edge detection](#edge-detection)"] == ["LMLE Table 3", "failed", "2026-10-01 08:00", "7.0 s"]
+    assert summary["[40 face attributes](#40-face-attributes)"] == ["LMLE Table 2", "skipped", "none", "n/a"]
+    assert summary["[kNN speed](#knn-speed)"] == ["LMLE Sec. 4", "not run", "none", "n/a"]
     for title in ("MNIST imbalance control", "Edge detection", "40 face attributes", "kNN speed"):
         assert f"\n## {title}\n" in text
     assert text.index("## MNIST imbalance control") < text.index("## Edge detection") < text.index("## kNN speed")
-    assert "**Table t.** cap of t" in text and "| x | 1.25 |" in text
-    assert "MNIST | train 1,000, test 500" in text
-    assert "ValueError: boom" in text
+    assert "**Table t.** cap of t" in text and cells([l for l in text.splitlines() if l.startswith("| x ")][0]) \
+        == [["x", "1.25"]]
+    assert re.search(r"\| MNIST +\| train 1,000, test 500 +\|", text)
+    edges = text.split("## Edge detection")[1].split("\n## ")[0]
+    assert "ValueError: boom" in edges and "the earlier edge note" in edges
+    assert "last good ones, from the run of 2026-10-01 08:00" in edges
     assert "python -m lmle_core.data.download celeba --root <data_root>" in text
-    assert "Status: **not run**" in text
+    assert "No earlier results of this study exist" in text.split("## 40 face attributes")[1]
+    assert "Not run this time; no results yet" in text.split("## kNN speed")[1]
+    # a multi-line skip message stays inside its blockquote
+    assert "> Part of this study was skipped: CelebA part skipped: missing <data_root>/CelebA/Eval\n> Get it with" in text
+    assert "- Data root: `<path>/dir` (--data-root) **does not exist**" in text
     assert str(tmp_path) not in text and not ABS_PATH.search(text)
     assert temp_files(tmp_path) == []
 

@@ -1,0 +1,491 @@
+"""Execute the study notebooks of a profile with papermill, then write REPORT.md.
+
+    python -m lmle_core.study.runner --profile quick --data-root ./data [--only NAME[,NAME]] [--list]
+        [-p NAME VALUE] [-y YAML] [--results-root results] [--kernel lmle] [--notebooks-dir notebooks]
+
+(``./run_all.sh`` bootstraps the environment and calls this.)
+
+Reads ``<notebooks-dir>/studies.yaml`` and ``<notebooks-dir>/profiles/<profile>.yaml``
+(:mod:`lmle_core.study.config`) and checks every parameter against the notebooks' parameters
+cells before anything runs. Under an exclusive lock on ``results/<profile>/`` each selected
+study is then:
+
+- ``skipped`` when no alternative of its ``requires`` is available (reason and download
+  commands recorded); its earlier results stay as they were;
+- executed in-process through papermill with the profile's parameters plus ``data_root``,
+  ``results_dir`` (a staging folder) and ``profile``; when it succeeds its new results replace
+  the old ones atomically (:mod:`lmle_core.study.results_store`); ``ok`` may carry the parts
+  the notebook had to skip (``StudyReport.skip``), shown as "ok, <part> skipped: ...";
+- ``failed`` on an exception, a timeout or a dead kernel: its earlier results stay, the failed
+  run's outputs go to ``.failed/<study>/`` and the executed copy to
+  ``notebooks/<notebook stem>.failed.ipynb``; the run goes on.
+
+``results/<profile>/run.json`` records this run (data root, hardware, commit, every study's
+status); each study's ``run.json`` records the run that produced its results. Finally
+``results/<profile>/REPORT.md`` is built.
+
+Exit status: 0 all selected studies ok or skipped, 1 some failed, 2 usage / configuration
+error, a busy or unwritable results folder, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from lmle_core.study import config, provenance, reporting
+from lmle_core.study.atomic_io import write_json_atomic
+from lmle_core.study.config import INJECTED, ConfigError, load_profile, load_studies, select_studies  # noqa: F401
+from lmle_core.study.results_store import (FAILED_DIR, ResultsBusyError, ResultsFolder, ResultsNotWritableError,
+                                           not_writable)
+
+REPO_ROOT = provenance.REPO_ROOT
+DEFAULT_NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+DEFAULT_RESULTS_ROOT = REPO_ROOT / "results"
+DEFAULT_KERNEL = "lmle"
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# ----------------------------------------------------------------------------------------------
+# Data availability
+# ----------------------------------------------------------------------------------------------
+def check_dataset(name: str, data_root: str):
+    """``lmle_core.data.availability.check_dataset`` (imported lazily; tests replace this)."""
+    from lmle_core.data.availability import check_dataset as _check
+
+    return _check(name, data_root)
+
+
+def data_status(study: dict, data_root: str) -> tuple[bool, str, list[str]]:
+    """(satisfied, reason when not, download commands) for the study's ``requires``.
+
+    The reason's first line names the missing alternatives; one line per missing dataset follows
+    (the first line of its availability message).
+    """
+    requires = study["requires"]
+    if not requires:
+        return True, "", []
+    cache: dict[str, Any] = {}
+    missing_by_alt, commands = [], []
+    for alt in requires:
+        missing = []
+        for ds in alt:
+            if ds not in cache:
+                cache[ds] = check_dataset(ds, data_root)
+            st = cache[ds]
+            if not getattr(st, "available", False):
+                missing.append((ds, st))
+        if not missing:
+            return True, "", []
+        missing_by_alt.append((alt, missing))
+    details: dict[str, str] = {}
+    for alt, missing in missing_by_alt:
+        for ds, st in missing:
+            msg = str(getattr(st, "message", "") or "").strip().splitlines()
+            first = msg[0].strip() if msg else "not available"
+            while first.startswith(f"{ds}:"):  # "celeba: missing ..." -> "missing ..."
+                first = first[len(ds) + 1:].strip()
+            details.setdefault(ds, first or "not available")
+            cmd = getattr(st, "download_command", None)
+            if cmd and str(cmd) not in commands:
+                commands.append(str(cmd))
+    alts = [" + ".join(alt) for alt, _ in missing_by_alt]
+    head = f"required data not available: {alts[0]}" if len(alts) == 1 else \
+        "required data not available: needs one of " + " | ".join(alts)
+    reason = "\n".join([head] + [f"- {ds}: {msg}" for ds, msg in details.items()])
+    return False, reason, commands
+
+
+def describe_data_root(given: str, source: str, path: str) -> dict:
+    """The data root as the user gave it, whether it exists, and which datasets it holds."""
+    from lmle_core.data.availability import DATASET_NAMES
+
+    exists = os.path.isdir(path)
+    found = []
+    if exists:
+        for name in DATASET_NAMES:
+            try:
+                if check_dataset(name, path).available:
+                    found.append(name)
+            except Exception:  # noqa: BLE001 -- a broken dataset is reported by its study
+                pass
+    return {"given": given, "source": source, "exists": exists, "datasets": found}
+
+
+def data_root_line(info: dict) -> str:
+    where = f"{info['given']} ({info['source']})"
+    if not info["exists"]:
+        return (f"data root {where} DOES NOT EXIST: studies that need data are skipped and keep their "
+                f"earlier results")
+    found = ", ".join(info["datasets"]) or "none of the datasets"
+    return f"data root {where}: holds {found}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Execution
+# ----------------------------------------------------------------------------------------------
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+
+
+def describe_error(exc: BaseException) -> str:
+    """One short, readable description of a notebook failure."""
+    try:
+        from papermill.exceptions import PapermillExecutionError
+    except ImportError:  # pragma: no cover
+        PapermillExecutionError = ()  # type: ignore[assignment]
+    if isinstance(exc, PapermillExecutionError):
+        tb = [_ANSI_RE.sub("", line).rstrip() for line in (exc.traceback or [])]
+        tb = [line for line in "\n".join(tb).splitlines() if line.strip()]
+        head = f"{exc.ename}: {exc.evalue}".strip()
+        where = f" (cell {exc.exec_count})" if getattr(exc, "exec_count", None) is not None else ""
+        lines = [f"{head}{where}"]
+        last = tb[-1].strip() if tb else ""
+        if last and last != head:
+            lines.append(last)
+        # The innermost source line that raised ("----> 12 x = f(y)"), when the traceback shows one.
+        arrows = [line.strip() for line in tb if line.lstrip().startswith("--->")]
+        if arrows and arrows[-1] not in lines:
+            lines.append(arrows[-1])
+        return "\n".join(lines)
+    name = type(exc).__name__
+    text = _ANSI_RE.sub("", str(exc)).strip()
+    if _is_timeout(exc):
+        return f"timeout: {name}: {text}" if text else f"timeout: {name}"
+    return f"{name}: {text}" if text else name
+
+
+def _ensure_pythonpath() -> None:
+    """Kernels started by papermill must import this ``lmle_core`` (it is not installed)."""
+    root = str(REPO_ROOT)
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root] + parts)
+
+
+def check_kernel(kernel: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        names = sorted(KernelSpecManager().find_kernel_specs())
+        raise ConfigError(f"no Jupyter kernel named {kernel!r} (found: {', '.join(names) or 'none'}); "
+                          f"run scripts/bootstrap.sh, which registers 'lmle', or pass --kernel NAME") from None
+
+
+def _kernel_manager_class():
+    """The kernel manager papermill starts kernels with: IPC sockets in a private temporary folder
+    instead of TCP on localhost (nothing listens on the network, and the kernel does not print
+    its "running over TCP without encryption" warning into the console once per study)."""
+    import tempfile
+
+    from jupyter_client import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self):
+            return os.path.join(tempfile.mkdtemp(prefix="lmle-kernel-"), "ipc")
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart)
+            if not restart:
+                import shutil
+
+                shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+    return IPCKernelManager
+
+
+def _execute(nb_in: Path, nb_out: Path, params: dict, kernel: str, timeout: float | None, cwd: Path) -> None:
+    import papermill
+
+    extra: dict[str, Any] = {"kernel_manager_class": _kernel_manager_class()}
+    if timeout:
+        # timeout_s bounds the whole notebook: papermill's execution_timeout applies per cell, so
+        # each cell gets what is left of the notebook's budget (nbclient timeout_func).
+        deadline = time.monotonic() + timeout
+        extra["timeout_func"] = lambda cell: max(0.05, deadline - time.monotonic())
+    papermill.execute_notebook(
+        str(nb_in), str(nb_out), parameters=params, kernel_name=kernel, language="python",
+        execution_timeout=math.ceil(timeout) if timeout else None, progress_bar=False, cwd=str(cwd), **extra)
+
+
+def run_study(study: dict, params: dict, profile_name: str, profile: dict, data_root: str, folder: ResultsFolder,
+              notebooks_dir: Path, kernel: str, replacements: dict[str, str]) -> dict:
+    """Run (or skip) one study; on success swap its new results in; return this run's record."""
+    name = study["name"]
+    t0 = time.perf_counter()
+    record: dict[str, Any] = {"study": name, "notebook": study["notebook"], "profile": profile_name,
+                              "status": None, "wall_s": 0.0, "error": None, "started": _now(), "finished": None}
+    try:
+        ok, reason, commands = data_status(study, data_root)
+    except Exception as e:  # noqa: BLE001 -- an unknown dataset name etc. fails this study only
+        ok, reason, commands = None, f"dataset availability check failed: {describe_error(e)}", []
+    if ok is None:
+        record.update(status="failed", error=reason)
+        return _finish(record, t0)
+    if not ok:
+        record.update(status="skipped", reason=reason, download_commands=commands)
+        return _finish(record, t0)
+
+    staging = folder.staging(name)
+    nb_dir = folder.root / "notebooks"
+    stem = Path(study["notebook"]).stem
+    nb_tmp = nb_dir / f".{stem}.new-{os.getpid()}.ipynb"
+    timeout = profile["timeouts"].get(name, profile["timeout_s"])
+    run_params = {**params, "data_root": data_root, "results_dir": str(staging.resolve()), "profile": profile_name}
+    try:
+        nb_dir.mkdir(parents=True, exist_ok=True)
+        _execute(notebooks_dir / study["notebook"], nb_tmp, run_params, kernel, timeout, notebooks_dir)
+        record["status"] = "ok"
+    except KeyboardInterrupt:
+        folder.discard(name, staging, keep_as_failed=False)
+        nb_tmp.unlink(missing_ok=True)
+        raise
+    except BaseException as e:  # noqa: BLE001 -- any failure of one notebook must not stop the others
+        if isinstance(e, SystemExit) and e.code in (0, None):
+            record["status"] = "ok"
+        elif _is_timeout(e) and timeout:
+            preview = re.search(r"-{5,}\n(.*?)\n-{5,}", str(e), flags=re.S)
+            record.update(status="failed", error=(
+                f"timeout: the notebook ran past its limit of {timeout:g} s (profile {profile_name!r})"
+                + (f"; it was executing:\n{preview.group(1).strip()}" if preview else "")))
+        else:
+            record.update(status="failed", error=describe_error(e))
+
+    if record["status"] == "ok":
+        metrics = reporting.read_json(staging / "metrics.json") or {}
+        if metrics.get("skipped"):
+            record["partial"] = [str(s) for s in metrics["skipped"]]
+        _finish(record, t0)
+        write_json_atomic(staging / "run.json", sanitized(record, replacements))
+        folder.commit(name, staging)
+        if nb_tmp.exists():
+            os.replace(nb_tmp, nb_dir / Path(study["notebook"]).name)
+        return record
+    kept = folder.discard(name, staging, keep_as_failed=True)
+    if kept is not None:
+        record["failed_outputs"] = f"{FAILED_DIR}/{name}"
+    if nb_tmp.exists():
+        os.replace(nb_tmp, nb_dir / f"{stem}.failed.ipynb")
+        record["failed_notebook"] = f"notebooks/{stem}.failed.ipynb"
+    return _finish(record, t0)
+
+
+def _finish(record: dict, t0: float) -> dict:
+    record["wall_s"] = round(time.perf_counter() - t0, 3)
+    record["finished"] = _now()
+    if record["status"] is None:
+        record["status"] = "failed"
+    return record
+
+
+def sanitized(record: dict, replacements: dict[str, str]) -> dict:
+    """A copy of ``record`` without local paths (for the files; the console shows the real ones)."""
+    out = dict(record)
+    for key in ("error", "reason"):
+        if out.get(key):
+            out[key] = provenance.sanitize_text(out[key], replacements)
+    for key in ("download_commands", "partial"):
+        if out.get(key):
+            out[key] = [provenance.sanitize_text(c, replacements) for c in out[key]]
+    return out
+
+
+def status_text(record: dict) -> str:
+    """"ok", "skipped", "failed", or "ok, <part> skipped: <what is missing>" for a partly skipped study."""
+    status = str(record.get("status", "unknown"))
+    if status == "ok" and record.get("partial"):
+        more = f" (+{len(record['partial']) - 1} more)" if len(record["partial"]) > 1 else ""
+        return f"ok, {' '.join(str(record['partial'][0]).split())}{more}"
+    return status
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------
+def _split_only(values: Iterable[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out += [x.strip() for x in v.split(",") if x.strip()]
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_all.sh" if os.environ.get("LMLE_RUN_ALL") else "python -m lmle_core.study.runner",
+        description="Execute the study notebooks of a profile with papermill and write results/<profile>/REPORT.md.")
+    p.add_argument("--profile", default="quick",
+                   help="profile: tiny (seconds, CI), quick (default; real data, reduced), full (the paper's "
+                        "protocol, GPU); a file notebooks/profiles/<profile>.yaml")
+    p.add_argument("--data-root", default=None,
+                   help="datasets in their official layouts (default: $LMLE_DATA_ROOT, else ./data of the repository)")
+    p.add_argument("--only", action="append", metavar="NAME[,NAME]",
+                   help="run only these studies (comma separated or repeated); REPORT.md keeps the others' "
+                        "earlier results")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="give every selected notebook this parameter (VALUE read as YAML, e.g. -p seeds '[0, 1, 2]'); "
+                        "checked against each notebook's parameters cell")
+    p.add_argument("-y", "--parameters-yaml", action="append", metavar="YAML",
+                   help="parameters as a YAML mapping, e.g. -y 'seeds: [0, 1, 2]'")
+    p.add_argument("--list", action="store_true", help="list the studies and whether their data is available, then exit")
+    p.add_argument("--results-root", default=None, help="where results/<profile>/ goes (default: the repository's results/)")
+    p.add_argument("--kernel", default=os.environ.get("LMLE_KERNEL", DEFAULT_KERNEL),
+                   help="Jupyter kernel that runs the notebooks (default: $LMLE_KERNEL, else lmle)")
+    p.add_argument("--notebooks-dir", default=None,
+                   help="folder with studies.yaml, profiles/ and the notebooks (default: the repository's notebooks/)")
+    return p
+
+
+def resolve_data_root(arg: str | None) -> tuple[str, str, str]:
+    """(as given, where it came from, absolute path): notebooks run in notebooks/, so they get the absolute one."""
+    if arg:
+        given, source = arg, "--data-root"
+    elif os.environ.get("LMLE_DATA_ROOT"):
+        given, source = os.environ["LMLE_DATA_ROOT"], "$LMLE_DATA_ROOT"
+    else:
+        given, source = "./data", "default: ./data of the repository"
+        return given, source, str(REPO_ROOT / "data")
+    return given, source, os.path.abspath(os.path.expanduser(given))
+
+
+def list_studies(studies: list[dict], data_root: str) -> None:
+    if not studies:
+        print("no studies defined (studies.yaml is an empty list)")
+        return
+    width = max(len(s["name"]) for s in studies)
+    for s in studies:
+        try:
+            ok, reason, commands = data_status(s, data_root)
+            data = "data: ok" if ok else "data: MISSING: " + reason.replace("\n", "\n" + " " * (width + 4))
+        except Exception as e:  # noqa: BLE001
+            data, commands = f"data: check failed ({describe_error(e)})", []
+        print(f"{s['name']:<{width}}  {s['notebook']}  [{s['paper_item'] or '-'}]  {s['title']}")
+        print(f"{'':<{width}}  {data}")
+        for c in commands:
+            print(f"{'':<{width}}    get it: {c}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    notebooks_dir = Path(args.notebooks_dir).resolve() if args.notebooks_dir else DEFAULT_NOTEBOOKS_DIR
+    results_root = Path(args.results_root).resolve() if args.results_root else DEFAULT_RESULTS_ROOT
+    given_root, root_source, data_root = resolve_data_root(args.data_root)
+    profile_name = args.profile
+    try:
+        studies = load_studies(notebooks_dir)
+        profile = load_profile(notebooks_dir, profile_name, [s["name"] for s in studies])
+        selected = select_studies(studies, _split_only(args.only))
+        cli = config.parse_cli_parameters(args.parameter, args.parameters_yaml)
+        if args.list:
+            print(data_root_line(describe_data_root(given_root, root_source, data_root)))
+            list_studies(selected, data_root)
+            return 0
+        params = config.validate_run(selected, profile, cli, notebooks_dir)
+        if selected:
+            check_kernel(args.kernel)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    _ensure_pythonpath()
+    folder = ResultsFolder(results_root / profile_name)
+    try:
+        folder.lock(f"run_all.sh --profile {profile_name}")
+    except (ResultsBusyError, ResultsNotWritableError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, folder, studies, selected, profile_name, profile, params, data_root,
+                    describe_data_root(given_root, root_source, data_root), results_root, notebooks_dir)
+    except ResultsNotWritableError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {not_writable(folder.root, e)}", file=sys.stderr)
+        return 2
+    finally:
+        folder.unlock()
+
+
+def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, params, data_root, root_info,
+         results_root: Path, notebooks_dir: Path) -> int:
+    for line in folder.recover():
+        print(f"note: {line}", file=sys.stderr)
+    replacements = {data_root: "<data_root>", str(results_root): "<results>", str(notebooks_dir): "<notebooks>"}
+    print(data_root_line(root_info), flush=True)
+    run_info: dict[str, Any] = {
+        "profile": profile_name,
+        "started": _now(),
+        "finished": None,
+        "wall_s": None,
+        "git_commit": provenance.git_commit(REPO_ROOT),
+        "hardware": provenance.hardware_summary(),
+        "kernel": args.kernel,
+        "data_root": {k: v for k, v in root_info.items() if k != "given"},  # the path itself: REPORT.md only
+        "only": [s["name"] for s in selected] if args.only else None,
+        "parameters": config.parse_cli_parameters(args.parameter, args.parameters_yaml) or None,
+        "timeout_s": profile["timeout_s"],
+        "studies": {},
+    }
+    t_run = time.perf_counter()
+    if not selected:
+        print("no studies to run (notebooks/studies.yaml is empty)" if not studies else "no studies selected")
+    failed, interrupted, n = 0, False, len(selected)
+    for i, study in enumerate(selected, 1):
+        print(f"[{i}/{n}] {study['name']:<28} ", end="", flush=True)  # the line is completed when it ends
+        try:
+            record = run_study(study, params[study["name"]], profile_name, profile, data_root, folder,
+                               notebooks_dir, args.kernel, replacements)
+        except KeyboardInterrupt:
+            interrupted = True
+            failed += 1
+            run_info["studies"][study["name"]] = {"status": "failed", "error": "interrupted (KeyboardInterrupt)",
+                                                  "finished": _now()}
+            print("interrupted", flush=True)
+            break
+        run_info["studies"][study["name"]] = sanitized(record, replacements)
+        failed += record["status"] == "failed"
+        detail = ""
+        if record["status"] == "failed":
+            detail = ": " + str(record.get("error") or "").splitlines()[0][:160]
+            if record.get("failed_notebook"):
+                detail += f" (executed notebook: {folder.root.name}/{record['failed_notebook']})"
+        elif record["status"] == "skipped":
+            detail = ": " + str(record.get("reason") or "").splitlines()[0][:160]
+        print(f"{record['wall_s']:8.1f} s  {status_text(record)}{detail}", flush=True)
+
+    run_info["finished"] = _now()
+    run_info["wall_s"] = round(time.perf_counter() - t_run, 3)
+    write_json_atomic(folder.root / "run.json", run_info)
+    report = reporting.build_report(folder.root, studies, profile_name, data_root_given=root_info["given"])
+    try:
+        shown = report.relative_to(Path.cwd())
+    except ValueError:
+        shown = report
+    statuses = [r["status"] for r in run_info["studies"].values()]
+    print(f"done: {statuses.count('ok')} ok, {failed} failed, {statuses.count('skipped')} skipped; report: {shown}",
+          flush=True)
+    if interrupted:
+        return 130
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
