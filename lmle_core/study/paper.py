@@ -1,4 +1,4 @@
-"""The papers' own numbers, kept as data (``lmle_core/paper_results/*.csv``).
+"""The papers' own numbers, kept as data (``lmle_core/study/paper_results/*.csv``).
 
 from lmle_core.study.paper import paper_table, PAPER_TABLES
 >>> paper_table("lmle_table5_mnist")            # LMLE Table 5 as a DataFrame

@@ -6,7 +6,7 @@ import pytest
 
 from lmle_core.study.paper import PAPER_TABLES, paper_table, paper_table_path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_PAPER_RESULTS = REPO.parent / "shared" / "paper_results"
 
 EXPECTED = {
