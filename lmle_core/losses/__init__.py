@@ -1,0 +1,37 @@
+"""Losses, one module per family; every public name is re-exported here.
+
+- ``lmle``: the LMLE triple-header hinge (Huang et al., CVPR 2016, Eq. 2), its margin upper
+  bounds (Sec. 3.2) and the baselines' triplet hinge and cost-sensitive cross-entropy;
+- ``crl`` (with ``crl_mining``): the Class Rectification Loss (Dong, Gong & Zhu, ICCV 2017 /
+  TPAMI 2018): batch-wise minority profiling, class- and instance-level hard mining, the relative,
+  absolute and distribution forms, and the imbalance-tied weight alpha;
+- ``modern``: focal, class-balanced, LDAM-DRW, logit adjustment, balanced softmax and
+  positive-weighted sigmoid cross-entropy, multi-class and per binary attribute.
+"""
+from .crl import (CRLDetails, HardExamples, batch_class_counts, crl_alpha, crl_loss, crl_objective,
+                  histogram_loss, imbalance_measure, mine_class_level, mine_instance_level, minority_anchors,
+                  minority_classes, multilabel_crl_loss, similarity_histogram)
+from .lmle import (MarginBounds, cost_sensitive_cross_entropy, margin_upper_bounds, quintuplet_term_mask,
+                   squared_distance, triple_header_hinge, triplet_hinge)
+from .modern import (balanced_softmax_cross_entropy, binary_balanced_softmax_loss, binary_class_counts,
+                     binary_ldam_loss, binary_logit_adjusted_loss, binary_posthoc_logit_adjustment,
+                     class_balanced_weights, class_prior, class_weighted_cross_entropy,
+                     class_weighted_sigmoid_cross_entropy, deferred_reweighting_weights, focal_loss, ldam_loss,
+                     ldam_margins, logit_adjusted_cross_entropy, positive_weighted_sigmoid_cross_entropy,
+                     positive_weights, posthoc_logit_adjustment, sigmoid_focal_loss)
+
+__all__ = [
+    # LMLE (lmle)
+    "MarginBounds", "cost_sensitive_cross_entropy", "margin_upper_bounds", "quintuplet_term_mask",
+    "squared_distance", "triple_header_hinge", "triplet_hinge",
+    # CRL (crl, crl_mining)
+    "CRLDetails", "HardExamples", "batch_class_counts", "crl_alpha", "crl_loss", "crl_objective",
+    "histogram_loss", "imbalance_measure", "mine_class_level", "mine_instance_level", "minority_anchors",
+    "minority_classes", "multilabel_crl_loss", "similarity_histogram",
+    # today's methods (modern)
+    "balanced_softmax_cross_entropy", "binary_balanced_softmax_loss", "binary_class_counts", "binary_ldam_loss",
+    "binary_logit_adjusted_loss", "binary_posthoc_logit_adjustment", "class_balanced_weights", "class_prior",
+    "class_weighted_cross_entropy", "class_weighted_sigmoid_cross_entropy", "deferred_reweighting_weights",
+    "focal_loss", "ldam_loss", "ldam_margins", "logit_adjusted_cross_entropy",
+    "positive_weighted_sigmoid_cross_entropy", "positive_weights", "posthoc_logit_adjustment", "sigmoid_focal_loss",
+]

@@ -1,0 +1,295 @@
+"""The Class Rectification Loss (CRL) of Dong, Gong & Zhu: "Class Rectification Hard Mining for
+Imbalanced Deep Learning" (ICCV 2017) and "Imbalanced Deep Learning by Minority Class Incremental
+Rectification" (TPAMI 2018, arXiv 1804.10851).
+
+What the papers define, and how it is built here
+------------------------------------------------
+1. Batch-wise minority class profiling (TPAMI Eq. 3): in every batch and for every task (one
+   attribute, or one multi-class label), the minority classes are the smallest classes whose
+   total count is at most rho = 0.5 of the batch. For a binary attribute that is the class with
+   fewer samples. See ``crl_mining.minority_classes``.
+2. Hard mining, kappa per anchor (the anchors are the minority-class samples):
+   - class level (TPAMI Eq. 4-5): hard positives = same-class samples with the LOWEST predicted
+     probability of the anchor's class; hard negatives = other-class samples with the HIGHEST
+     probability of the anchor's class;
+   - instance level (Eq. 6-7): hard positives = the farthest same-class samples, hard
+     negatives = the nearest other-class samples, in the embedding (Euclidean distance).
+   The triplets are all kappa x kappa (anchor, positive, negative) combinations of an anchor.
+3. The loss, in three forms: relative (triplet ranking, Eq. 9), absolute (contrastive, Eq. 13 /
+   the poster), distribution (the histogram loss of Ustinova & Lempitsky, NIPS 2016, Eq. 14-16).
+4. The objective (Eq. 8): L_bln = alpha * L_crl + (1 - alpha) * L_ce with alpha = eta * Omega_imb,
+   Omega_imb "the minimum percentage count of data samples required over all classes in order to
+   form an overall uniform (balanced) class distribution in the training data", eta a parameter
+   estimated by cross-validation.
+
+Sources: the ICCV poster (its equations for the three forms), the papers' abstracts, and write-ups
+that quote the TPAMI equations (numbers below are TPAMI's); the full texts were not available to
+us, so the points marked "could not check" rest on those quotes.
+
+Where the papers leave a choice open, and what we chose
+--------------------------------------------------------
+- Ties and tiny classes: a class tied with the first class left out of the minority set is left
+  out too (otherwise the set would depend on class order); so a binary batch with equal counts, or
+  with a single class, has no minority. A minority class with a single sample in the batch gives
+  no anchor (it has no positive; TPAMI skips such classes too, per a quoted footnote). An anchor
+  is never its own positive (the pair has distance 0 and no gradient).
+- kappa (``k``) is a parameter of the papers whose value we could not check; the TPAMI analysis
+  is quoted as finding kappa = 1 (only the single hardest sample) worse. We use k = 5 by default
+  (25 triplets per anchor). Mining is a selection: no gradient flows through it.
+- Distances. Instance level: Euclidean, not squared (TPAMI Eq. 11). Class level: TPAMI Eq. 10
+  measures the distance on the probability p of the anchor's class: d(a, +) = |p_a - p_+|,
+  d(a, -) = p_a - p_- (``distance="probability"``, the default at class level); the ICCV version
+  leaves dist() generic, so ``distance="euclidean"`` gives class-level mining with embedding
+  distances. Probabilities: softmax of the scores (multi-class), sigmoid (binary attributes,
+  p(class 0) = 1 - sigmoid).
+- Margin: one ``margin`` for the triplet and for the contrastive negative term, default 0.5.
+  Probability distances lie in [-1, 1] and Euclidean distances of unit-norm embeddings in [0, 2],
+  so 0.5 is a moderate margin on both scales. TPAMI Eq. 12 derives a per-attribute margin from the
+  classes' spacing on a circle; we could not check its exact form, so it is left to the caller.
+- Absolute form: the poster's 0.5 * (mean d(a, +) + mean max(m - d(a, -), 0)^2) by default; the
+  TPAMI version squares the positive distance too (``squared_positive=True``).
+- Distribution form: the histogram loss on similarities in [-1, 1] with Ustinova's linear
+  interpolation onto ``n_bins`` + 1 nodes (step 2 / n_bins; default 100 bins, the
+  pytorch-metric-learning default), each histogram normalised to sum 1 (TPAMI divides by the bin
+  width; the poster does not: a constant factor). Loss = sum_r h-_r * sum_{q <= r} h+_q, the
+  probability that a negative pair is more similar than a positive pair. With
+  ``distance="euclidean"`` the similarity is the cosine similarity of the embeddings (Ustinova's
+  definition; on unit-norm embeddings it equals 1 - d^2 / 2, so the order is that of d); with
+  ``distance="probability"`` it is -d (Eq. 10), which is the poster's sum_t h+_t sum_{k<=t} h-_k
+  over distances. The pairs are the mined (anchor, positive) and (anchor, negative) pairs; a pair
+  mined from both of its ends counts twice.
+- alpha: we read Omega_imb as the smallest fraction of the training samples that would have to
+  change class for the class distribution to be uniform, i.e. the total-variation distance to
+  the uniform distribution, sum_c max(0, n_c / N - 1 / C); 0 for balanced data, 0.5 - (minority
+  share) for a binary attribute. eta is cross-validated in the papers (its value is not in the
+  sources we could read); our default eta = 1 gives alpha = Omega_imb, from 0 (balanced: plain CE)
+  to 0.5 (extreme binary imbalance: equal weights). alpha is clipped to [0, 1].
+- Multi-label: every attribute is its own task with its own minority, anchors and alpha
+  (``crl_alpha`` of an (A, 2) count table). The loss is the mean over the attributes that have
+  anchors in the batch; with none it is 0, still attached to the inputs' graph.
+
+Usage, 40 binary attributes (``train_pos`` / ``train_neg``: (A,) training counts)::
+
+    crl, info = multilabel_crl_loss(emb, labels, logits, level="class", form="relative",
+                                    return_details=True)
+    ce = F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none").mean(0)  # (A,)
+    alpha = crl_alpha(binary_class_counts(train_pos, train_neg))                              # (A,)
+    loss = crl_objective(info.per_task_loss, ce, alpha)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .crl_mining import (HardExamples, anchor_class_probability, batch_class_counts, mine_class_level,
+                         mine_instance_level, minority_anchors, minority_classes)
+
+LEVELS = ("class", "instance")
+FORMS = ("relative", "absolute", "distribution")
+DISTANCES = ("probability", "euclidean")
+
+__all__ = ["CRLDetails", "HardExamples", "batch_class_counts", "crl_alpha", "crl_loss", "crl_objective",
+           "histogram_loss", "imbalance_measure", "mine_class_level", "mine_instance_level", "minority_anchors",
+           "minority_classes", "multilabel_crl_loss", "similarity_histogram"]
+
+
+# ----------------------------------------------------------------------------- alpha (Eq. 8)
+def imbalance_measure(class_counts) -> torch.Tensor:
+    """Omega_imb per row of ``class_counts`` (..., C): sum_c max(0, n_c / N - 1 / C)."""
+    counts = torch.as_tensor(class_counts, dtype=torch.float64)
+    if counts.shape[-1] < 2 or (counts < 0).any() or (counts.sum(-1) <= 0).any():
+        raise ValueError("class_counts must hold >= 2 non-negative counts per row, not all zero")
+    share = counts / counts.sum(-1, keepdim=True)
+    return (share - 1.0 / counts.shape[-1]).clamp_min(0).sum(-1)
+
+
+def crl_alpha(class_counts, eta: float = 1.0) -> torch.Tensor:
+    """alpha = eta * Omega_imb, clipped to [0, 1]; (A, 2) counts [negatives, positives] give (A,)."""
+    return (eta * imbalance_measure(class_counts)).clamp(0.0, 1.0)
+
+
+def crl_objective(crl, cross_entropy, alpha) -> torch.Tensor:
+    """mean of alpha * crl + (1 - alpha) * cross_entropy; scalars, or (A,) per attribute (an
+    attribute without anchors in the batch has crl = 0 and contributes (1 - alpha) * ce)."""
+    alpha = torch.as_tensor(alpha, dtype=cross_entropy.dtype, device=cross_entropy.device)
+    return (alpha * crl + (1 - alpha) * cross_entropy).mean()
+
+
+# ---------------------------------------------------------------- histogram loss (Ustinova)
+def similarity_histogram(values: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                         n_bins: int = 100) -> torch.Tensor:
+    """(..., n_bins + 1) histogram of similarities ``values`` (..., N) in [-1, 1] on the nodes
+    -1 + r * 2 / n_bins, each value split linearly between its two nodes; sums to 1 per row."""
+    step = 2.0 / n_bins
+    x = (values.clamp(-1, 1) + 1) / step
+    lower = x.detach().floor().clamp(0, n_bins - 1)   # the node below (a value at +1 uses the last bin)
+    upper_share = x - lower                            # the gradient flows through the shares
+    w = torch.ones_like(values) if mask is None else mask.to(values.dtype)
+    hist = values.new_zeros(*values.shape[:-1], n_bins + 1)
+    hist = hist.scatter_add(-1, lower.long(), (1 - upper_share) * w)
+    hist = hist.scatter_add(-1, lower.long() + 1, upper_share * w)
+    return hist / w.sum(-1, keepdim=True).clamp_min(1)
+
+
+def histogram_loss(positive_similarity, negative_similarity, n_bins: int = 100,
+                   positive_mask=None, negative_mask=None) -> torch.Tensor:
+    """sum_r h-_r * cumsum(h+)_r: the estimated probability that a negative pair is at least as
+    similar as a positive pair (Ustinova & Lempitsky 2016). Batched over leading dims."""
+    h_pos = similarity_histogram(positive_similarity, positive_mask, n_bins)
+    h_neg = similarity_histogram(negative_similarity, negative_mask, n_bins)
+    return (h_neg * h_pos.cumsum(-1)).sum(-1)
+
+
+# --------------------------------------------------------------------------- the loss forms
+@dataclass
+class CRLDetails:
+    """Diagnostics of one CRL evaluation; one entry per task (attribute, or the single task)."""
+
+    per_task_loss: torch.Tensor        # (T,) CRL of each task, 0 where inactive
+    active: torch.Tensor               # (T,) bool: the task has anchors in this batch
+    minority_classes: torch.Tensor     # (T, C) bool: the batch's minority classes
+    num_anchors: torch.Tensor          # (T,)
+    num_triplets: torch.Tensor         # (T,) valid (anchor, positive, negative) combinations
+    num_positive_pairs: torch.Tensor   # (T,)
+    num_negative_pairs: torch.Tensor   # (T,)
+    hard_examples: HardExamples
+
+
+def _masked_mean(values, mask, dims):
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(dims) / mask.sum(dims).clamp_min(1)
+
+
+def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x (E, B, ...) with E in {1, T}, idx (T, B, k) -> x[t, idx[t, a, i]] as (T, B, k, ...)."""
+    x = x.expand(idx.shape[0], *x.shape[1:])
+    return x[torch.arange(idx.shape[0], device=idx.device)[:, None, None], idx]
+
+
+def _pair_distances(mined, labels, probabilities, embeddings, distance):
+    """(T, B, k) anchor-positive and anchor-negative distances, with gradients."""
+    if distance == "probability":   # TPAMI Eq. 10
+        p = anchor_class_probability(probabilities, labels)
+        p_anchor = p.diagonal(dim1=1, dim2=2)[..., None]
+        return (p_anchor - p.gather(2, mined.positives)).abs(), p_anchor - p.gather(2, mined.negatives)
+    anchor = embeddings[:, :, None, :]
+
+    def dist(idx):  # clamp: no NaN gradient at distance 0 (an anchor paired with itself is masked out)
+        return (anchor - _gather_rows(embeddings, idx)).pow(2).sum(-1).clamp_min(1e-12).sqrt()
+    return dist(mined.positives), dist(mined.negatives)
+
+
+def _pair_similarities(mined, labels, probabilities, embeddings, distance):
+    """(T, B, k) similarities in [-1, 1] for the histogram loss."""
+    if distance == "probability":
+        d_pos, d_neg = _pair_distances(mined, labels, probabilities, None, distance)
+        return -d_pos, -d_neg
+    unit = F.normalize(embeddings, dim=-1)
+    anchor = unit[:, :, None, :]
+    return ((anchor * _gather_rows(unit, mined.positives)).sum(-1),
+            (anchor * _gather_rows(unit, mined.negatives)).sum(-1))
+
+
+def _check(level, form, distance, probabilities, embeddings):
+    if level not in LEVELS or form not in FORMS:
+        raise ValueError(f"level must be one of {LEVELS} and form one of {FORMS}, got {level!r}, {form!r}")
+    distance = distance or ("probability" if level == "class" else "euclidean")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    if (level == "class" or distance == "probability") and probabilities is None:
+        raise ValueError("class-level mining and probability distances need the classifier scores")
+    if (level == "instance" or distance == "euclidean") and embeddings is None:
+        raise ValueError("instance-level mining and Euclidean distances need the embeddings")
+    return distance
+
+
+def _reference_tensor(scores, embeddings) -> torch.Tensor:
+    if scores is None and embeddings is None:
+        raise ValueError("CRL needs the embeddings, the classifier scores, or both")
+    return scores if scores is not None else embeddings
+
+
+def _crl(labels, num_classes, probabilities, embeddings, *, level, form, k, margin, distance, n_bins,
+         squared_positive, rho, min_minority_samples, return_details):
+    distance = _check(level, form, distance, probabilities, embeddings)
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes})")
+    anchors, minority = minority_anchors(labels, num_classes, rho, min_minority_samples)
+    if level == "class":
+        mined = mine_class_level(labels, probabilities, anchors, k)
+    else:
+        mined = mine_instance_level(labels, embeddings, anchors, k)
+    pv, nv = mined.positive_valid, mined.negative_valid
+    if form == "distribution":
+        s_pos, s_neg = _pair_similarities(mined, labels, probabilities, embeddings, distance)
+        per_task = histogram_loss(s_pos.flatten(1), s_neg.flatten(1), n_bins, pv.flatten(1), nv.flatten(1))
+    else:
+        d_pos, d_neg = _pair_distances(mined, labels, probabilities, embeddings, distance)
+        if form == "relative":   # Eq. 9: mean over the triplets T
+            violation = F.relu(margin + d_pos[..., :, None] - d_neg[..., None, :])
+            per_task = _masked_mean(violation, pv[..., :, None] & nv[..., None, :], (1, 2, 3))
+        else:                    # Eq. 13 / poster: 0.5 * (positive term + negative term)
+            positive = d_pos.pow(2) if squared_positive else d_pos
+            per_task = 0.5 * (_masked_mean(positive, pv, (1, 2))
+                              + _masked_mean(F.relu(margin - d_neg).pow(2), nv, (1, 2)))
+    active = anchors.any(1)
+    # inactive tasks have per_task == 0 built from the inputs, so the result keeps a gradient path
+    loss = per_task.sum() / active.sum().clamp_min(1)
+    if not return_details:
+        return loss
+    details = CRLDetails(per_task_loss=per_task, active=active, minority_classes=minority,
+                         num_anchors=anchors.sum(1), num_triplets=(pv.sum(-1) * nv.sum(-1)).sum(1),
+                         num_positive_pairs=pv.sum((1, 2)), num_negative_pairs=nv.sum((1, 2)),
+                         hard_examples=mined)
+    return loss, details
+
+
+def crl_loss(embeddings: Optional[torch.Tensor], labels, scores: Optional[torch.Tensor] = None, *,
+             level: str = "class", form: str = "relative", k: int = 5, margin: float = 0.5,
+             distance: Optional[str] = None, n_bins: int = 100, squared_positive: bool = False,
+             rho: float = 0.5, min_minority_samples: int = 2, return_details: bool = False):
+    """CRL of one multi-class task. ``embeddings`` (B, d) (may be None at class level with
+    probability distances), ``labels`` (B,) integer classes, ``scores`` (B, C) logits (softmax
+    gives the probabilities). ``level`` "class" | "instance", ``form`` "relative" | "absolute" |
+    "distribution", ``distance`` "probability" (class-level default) | "euclidean" (instance-level
+    default). Returns the loss, or (loss, CRLDetails) with ``return_details``; 0 (attached to the
+    graph) when the batch has no minority anchor."""
+    ref = _reference_tensor(scores, embeddings)
+    labels = torch.as_tensor(labels, device=ref.device).long().reshape(1, -1)
+    num_classes = scores.shape[1] if scores is not None else int(labels.max()) + 1
+    probabilities = scores.softmax(-1)[None] if scores is not None else None
+    emb = embeddings[None] if embeddings is not None else None
+    return _crl(labels, num_classes, probabilities, emb, level=level, form=form, k=k, margin=margin,
+                distance=distance, n_bins=n_bins, squared_positive=squared_positive, rho=rho,
+                min_minority_samples=min_minority_samples, return_details=return_details)
+
+
+def multilabel_crl_loss(embeddings: Optional[torch.Tensor], labels, scores: Optional[torch.Tensor] = None, *,
+                        level: str = "class", form: str = "relative", k: int = 5, margin: float = 0.5,
+                        distance: Optional[str] = None, n_bins: int = 100, squared_positive: bool = False,
+                        rho: float = 0.5, min_minority_samples: int = 2, return_details: bool = False):
+    """CRL of A binary attributes, each its own task. ``labels`` (B, A) in {0, 1}, ``scores``
+    (B, A) logits (p(class 1) = sigmoid), ``embeddings`` (B, d) shared or (B, A, d) one per
+    attribute. Returns the mean over the attributes with anchors in the batch (0, attached to the
+    graph, when none), or (loss, CRLDetails) whose ``per_task_loss`` (A,) feeds ``crl_objective``."""
+    ref = _reference_tensor(scores, embeddings)
+    labels = torch.as_tensor(labels, device=ref.device).long()
+    if labels.dim() != 2:
+        raise ValueError(f"labels must be (B, A), got {tuple(labels.shape)}")
+    probabilities = None
+    if scores is not None:
+        if scores.shape != labels.shape:
+            raise ValueError(f"scores {tuple(scores.shape)} and labels {tuple(labels.shape)} must match")
+        z = scores.t()
+        probabilities = torch.stack([torch.sigmoid(-z), torch.sigmoid(z)], -1)   # (A, B, 2)
+    emb = None
+    if embeddings is not None:
+        emb = embeddings[None] if embeddings.dim() == 2 else embeddings.transpose(0, 1)
+        if emb.shape[0] not in (1, labels.shape[1]):
+            raise ValueError(f"embeddings must be (B, d) or (B, A, d), got {tuple(embeddings.shape)}")
+    return _crl(labels.t(), 2, probabilities, emb, level=level, form=form, k=k, margin=margin,
+                distance=distance, n_bins=n_bins, squared_positive=squared_positive, rho=rho,
+                min_minority_samples=min_minority_samples, return_details=return_details)
