@@ -25,6 +25,18 @@ def batch_costs(batch_labels, minlength: int = 0) -> np.ndarray:
     return (y.size / (len(classes) * counts[inverse])).astype(np.float32)
 
 
+def positive_sharing_costs(batch_labels, negative_class: int = 0, sharing: float = 1.0) -> np.ndarray:
+    """Edge costs (LMLE Table 1: "inverse to class size in batches & positive sharing weight"):
+    w_i = (c_i + sharing * s_i) / (1 + sharing), c = :func:`batch_costs` over the classes and s =
+    :func:`batch_costs` over the two super-classes {negative, any positive (edge) class}, so every
+    edge class shares the positive super-class's weight (DeepContour, Shen et al. 2015); mean 1."""
+    y = np.asarray(batch_labels).reshape(-1)
+    if sharing < 0:
+        raise ValueError(f"sharing must be >= 0, got {sharing}")
+    w = batch_costs(y) + sharing * batch_costs(y != negative_class)
+    return (w / (1.0 + sharing)).astype(np.float32)
+
+
 def multilabel_batch_costs(batch_labels) -> np.ndarray:
     """(B, A) binary labels -> (B, A) costs, ``batch_costs`` applied per attribute."""
     y = np.asarray(batch_labels)
