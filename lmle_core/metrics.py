@@ -3,6 +3,7 @@
 ``balanced_accuracy`` is the LMLE paper's metric: binary 0.5*(tp/Np + tn/Nn),
 multi-class the mean per-class recall (the two agree for two classes). Classes
 absent from ``y_true`` are ignored, as in scikit-learn.
+``evaluate_boundaries`` (edge maps, the BSDS500 benchmark) lives in ``lmle_core.boundaries``.
 """
 from __future__ import annotations
 
@@ -39,10 +40,52 @@ def mean_balanced_accuracy(y_true, y_pred) -> float:
     return float(np.mean(per_attribute_balanced_accuracy(y_true, y_pred)))
 
 
+def attribute_metrics(y_true, y_pred) -> dict:
+    """(N, A) binary labels and predictions -> per attribute (A,) arrays: ``balanced_accuracy``,
+    ``accuracy``, ``precision`` and ``recall`` of the positive class (precision 0 when nothing is
+    predicted positive, as scikit-learn's ``zero_division=0``).
+
+    Balanced accuracy alone can be raised by giving precision away; the attribute tables report all four.
+    """
+    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
+    if y_true.ndim != 2 or y_true.shape != y_pred.shape:
+        raise ValueError(f"expected two (N, A) arrays of the same shape, got {y_true.shape} and {y_pred.shape}")
+    tp = (y_true & y_pred).sum(0).astype(np.float64)
+    tn = (~y_true & ~y_pred).sum(0).astype(np.float64)
+    n_pos, n_neg, n_pred = y_true.sum(0), (~y_true).sum(0), y_pred.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(n_pos > 0, tp / n_pos, np.nan)
+        specificity = np.where(n_neg > 0, tn / n_neg, np.nan)
+        precision = np.where(n_pred > 0, tp / np.maximum(n_pred, 1), 0.0)
+    return {"balanced_accuracy": np.nanmean(np.stack([recall, specificity]), 0),
+            "accuracy": (tp + tn) / len(y_true), "precision": precision, "recall": recall}
+
+
+def multiclass_metrics(y_true, y_pred) -> dict:
+    """Balanced accuracy (mean per-class recall), accuracy, and the macro-averaged precision and
+    recall over the classes present in ``y_true`` (precision 0 for a class never predicted)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    classes = np.unique(y_true)
+    recall = np.array([(y_pred[y_true == c] == c).mean() for c in classes])
+    precision = np.array([(y_true[y_pred == c] == c).mean() if (y_pred == c).any() else 0.0 for c in classes])
+    return {"balanced_accuracy": float(recall.mean()), "accuracy": float((y_true == y_pred).mean()),
+            "precision": float(precision.mean()), "recall": float(recall.mean())}
+
+
 def imbalance_level(binary_labels) -> np.ndarray:
     """|positive rate - 50| in percent, per column (the LMLE Table 2 row)."""
     y = np.asarray(binary_labels, dtype=np.float64)
     return np.abs(100.0 * y.mean(0) - 50.0)
+
+
+def evaluate_boundaries(predictions, ground_truth, thresholds=99, max_dist=0.0075, thin=True, apply_nms=False,
+                        workers=None):
+    """The BSDS500 boundary benchmark (ODS, OIS, AP = Area_PR, per image, per threshold): see
+    :func:`lmle_core.boundaries.evaluate_boundaries` (imported on first call, with pyEdgeEval)."""
+    from .boundaries import evaluate_boundaries as _evaluate
+
+    return _evaluate(predictions, ground_truth, thresholds=thresholds, max_dist=max_dist, thin=thin,
+                     apply_nms=apply_nms, workers=workers)
 
 
 def _check_pair(y_true, y_pred):

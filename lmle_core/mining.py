@@ -37,8 +37,14 @@ def select_candidates(n: int, subset_fraction: float, seed: int) -> np.ndarray:
 
 
 def build_quintuplets(features, labels, assignments, subset_fraction: float = 0.5,
-                      seed: int = 0, device=None) -> np.ndarray:
-    """(N, 5) int64 table [anchor, p+, p-, p--, n]; -1 where a member does not exist."""
+                      seed: int = 0, device=None, groups=None, anchors=None) -> np.ndarray:
+    """(N, 5) int64 table [anchor, p+, p-, p--, n]; -1 where a member does not exist.
+
+    ``groups``: optional (N,) ids of the source image of each sample (augmented copies, mirror
+    images share their source's id): no member of an anchor comes from the anchor's own group.
+    ``anchors``: optional ids of the only rows to fill (the anchors a training round will draw);
+    the other rows keep -1 members. The candidates are the same either way.
+    """
     feats = search.as_float_tensor(features, device)
     labels = np.asarray(labels).reshape(-1)
     assignments = np.asarray(assignments).reshape(-1).astype(np.int64)
@@ -46,32 +52,40 @@ def build_quintuplets(features, labels, assignments, subset_fraction: float = 0.
     if not (labels.shape[0] == assignments.shape[0] == n):
         raise ValueError(f"features ({n}), labels ({labels.shape[0]}) and assignments "
                          f"({assignments.shape[0]}) must have the same length")
+    if groups is not None:
+        groups = np.asarray(groups).reshape(-1).astype(np.int64)
+        if groups.shape[0] != n:
+            raise ValueError(f"groups has {groups.shape[0]} entries for {n} samples")
     table = np.full((n, 5), -1, dtype=np.int64)
     table[:, ANCHOR] = np.arange(n)
     cand = select_candidates(n, subset_fraction, seed)
-    table[:, NEGATIVE] = _nearest_other_class(feats, labels, cand)
+    wanted = np.ones(n, bool) if anchors is None else np.isin(np.arange(n), anchors)
+    table[:, NEGATIVE] = _nearest_other_class(feats, labels, cand, wanted)
     for cls in np.unique(labels):
-        anchors = np.flatnonzero(labels == cls)
+        rows = np.flatnonzero((labels == cls) & wanted)
         same = cand[labels[cand] == cls]
-        if len(same):
-            table[anchors, P_PLUS:P_MINUS2 + 1] = _same_class_members(
-                feats, anchors, same, assignments)
+        if len(same) and len(rows):
+            table[rows, P_PLUS:P_MINUS2 + 1] = _same_class_members(feats, rows, same, assignments, groups)
     return table
 
 
 def nearest_other_class(features, labels, subset_fraction: float = 0.5, seed: int = 0,
-                        device=None) -> np.ndarray:
+                        device=None, anchors=None) -> np.ndarray:
     """(N,) the nearest other-class candidate of every sample (the quintuplet's ``n``,
-    also the triplet baseline's negative); -1 when no other class has candidates."""
+    also the triplet baseline's negative); -1 when no other class has candidates (or, with
+    ``anchors``, for the rows not listed)."""
     feats = search.as_float_tensor(features, device)
     labels = np.asarray(labels).reshape(-1)
-    return _nearest_other_class(feats, labels, select_candidates(len(labels), subset_fraction, seed))
+    wanted = np.ones(len(labels), bool) if anchors is None else np.isin(np.arange(len(labels)), anchors)
+    return _nearest_other_class(feats, labels, select_candidates(len(labels), subset_fraction, seed), wanted)
 
 
-def _nearest_other_class(feats, labels, cand) -> np.ndarray:
+def _nearest_other_class(feats, labels, cand, wanted) -> np.ndarray:
     out = np.full(len(labels), -1, dtype=np.int64)
     for cls in np.unique(labels):
-        anchors = np.flatnonzero(labels == cls)
+        anchors = np.flatnonzero((labels == cls) & wanted)
+        if not len(anchors):
+            continue
         other = cand[labels[cand] != cls]
         if len(other):
             _, idx = search.nearest(feats[_t(anchors, feats)], feats[_t(other, feats)], k=1,
@@ -84,16 +98,33 @@ def _t(idx: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(idx, device=like.device)
 
 
-def _same_class_members(feats, anchors, cands, assignments):
-    """(len(anchors), 3) global ids of p+, p-, p-- for anchors of one class."""
-    # Sort both sides by cluster: own-cluster entries then form few diagonal blocks,
-    # and tiles whose cluster ranges do not overlap need no masks at all.
+def _mate_positions(anchor_groups: np.ndarray, cand_groups: np.ndarray) -> np.ndarray:
+    """(n_anchors, m) positions in the candidate list of the candidates sharing each anchor's group
+    (the anchor itself, its mirror, its augmented copies), -1 padded."""
+    order = np.argsort(cand_groups, kind="stable")
+    sorted_groups = cand_groups[order]
+    lo = np.searchsorted(sorted_groups, anchor_groups, "left")
+    hi = np.searchsorted(sorted_groups, anchor_groups, "right")
+    width = int((hi - lo).max()) if len(lo) else 0
+    out = np.full((len(anchor_groups), max(width, 1)), -1, dtype=np.int64)
+    for j in range(width):  # a few columns at most: one per copy of an image
+        has = lo + j < hi
+        out[has, j] = order[lo[has] + j]
+    return out
+
+
+def _same_class_members(feats, anchors, cands, assignments, groups=None):
+    """(len(anchors), 3) global ids of p+, p-, p-- for anchors of one class (never from the anchor's group)."""
+    # Sort both sides by cluster: own-cluster entries then form few diagonal blocks, and tiles whose
+    # cluster ranges do not overlap need no dense masks; the anchor's own group (itself, its copies)
+    # is excluded sparsely, entry by entry.
     anchors = anchors[np.argsort(assignments[anchors], kind="stable")]
     cands = cands[np.argsort(assignments[cands], kind="stable")]
     a_feat, c_feat = feats[_t(anchors, feats)], feats[_t(cands, feats)]
     dev = feats.device
     a_cl, c_cl = _t(assignments[anchors], feats), _t(assignments[cands], feats)
-    a_id, c_id = _t(anchors, feats), _t(cands, feats)
+    gid = np.arange(len(assignments)) if groups is None else groups
+    mates = _t(_mate_positions(gid[anchors], gid[cands]), feats)
     c_norm = (c_feat * c_feat).sum(1)
     n_a, n_c = len(anchors), len(cands)
     q_tile, d_tile = search._tile_sizes(dev)
@@ -115,25 +146,25 @@ def _same_class_members(feats, anchors, cands, assignments):
         rows = slice(qs, qs + q_tile)
         q = a_feat[rows]
         q_lo, q_hi = int(a_cl[rows][0]), int(a_cl[rows][-1])
+        m = mates[rows]
         for ds in range(0, n_c, d_tile):
             cols = slice(ds, ds + d_tile)
             # ||c||^2 - 2 a.c : the anchor's own norm is constant along a row
             dist = torch.addmm(c_norm[cols], q, c_feat[cols].T, alpha=-2.0)
+            inside = (m >= ds) & (m < ds + dist.shape[1])
+            r_idx, c_idx = inside.nonzero(as_tuple=True)[0], (m[inside] - ds)
+            dist[r_idx, c_idx] = neg_inf          # the anchor's own group: never a member (maxima)
             c_lo, c_hi = int(c_cl[cols][0]), int(c_cl[cols][-1])
-            if c_hi < q_lo or c_lo > q_hi:  # no shared cluster, hence no self either
-                v, i = dist.max(1)
-                update("p--", rows, v, i + ds, True)
-                v, i = dist.min(1)
-                update("p-", rows, v, i + ds, False)
-                continue
-            same_cluster = a_cl[rows, None] == c_cl[None, cols]
-            is_self = a_id[rows, None] == c_id[None, cols]
-            v, i = dist.masked_fill(is_self, neg_inf).max(1)
+            v, i = dist.max(1)
             update("p--", rows, v, i + ds, True)
-            v, i = dist.masked_fill(same_cluster, pos_inf).min(1)
+            shared = not (c_hi < q_lo or c_lo > q_hi)
+            if shared:
+                same_cluster = a_cl[rows, None] == c_cl[None, cols]
+                v, i = dist.masked_fill(~same_cluster, neg_inf).max(1)
+                update("p+", rows, v, i + ds, True)
+            dist[r_idx, c_idx] = pos_inf          # ... nor the nearest one (minimum)
+            v, i = (dist.masked_fill(same_cluster, pos_inf) if shared else dist).min(1)
             update("p-", rows, v, i + ds, False)
-            v, i = dist.masked_fill(~same_cluster | is_self, neg_inf).max(1)
-            update("p+", rows, v, i + ds, True)
 
     out = np.full((n_a, 3), -1, dtype=np.int64)
     for col, name, empty in ((0, "p+", neg_inf), (1, "p-", pos_inf), (2, "p--", neg_inf)):

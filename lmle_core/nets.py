@@ -10,8 +10,9 @@
 
 ``EmbeddingNet`` adds the embedding layer and an optional softmax classifier
 head on the raw (pre-normalisation) embedding, used for softmax training and the
-softmax-pretrained prior features. ``MultiTaskEmbeddingNet`` puts one embedding
-head per task (attribute) on a shared trunk.
+softmax-pretrained prior features. ``MultiTaskEmbeddingNet`` puts a shared feature
+layer on the trunk and one two-layer embedding head with a sigmoid classifier per task
+(attribute), all heads batched (``AttributeHeads``).
 """
 from __future__ import annotations
 
@@ -117,39 +118,83 @@ class EmbeddingNet(nn.Module):
         return self.classifier(self.raw_embedding(x))
 
 
-class MultiTaskEmbeddingNet(nn.Module):
-    """Shared trunk, one embedding head (and binary classifier) per task; forward -> (B, T, d)."""
+class AttributeHeads(nn.Module):
+    """One two-layer embedding head (and one sigmoid classifier) per task, batched.
 
-    def __init__(self, trunk: nn.Module, n_tasks: int, embedding_dim: int = 64, n_classes: int = 2):
+    Head t maps shared features f (F,) to relu(f W1_t + b1_t) W2_t + b2_t (d,), the raw embedding;
+    its classifier gives one logit <raw, c_t> + c0_t. All heads run as batched matrix products
+    (``baddbmm``), never one module call per task.
+    """
+
+    def __init__(self, in_dim: int, n_tasks: int, hidden: int = 128, embedding_dim: int = 64):
+        super().__init__()
+        self.n_tasks, self.in_dim, self.hidden, self.embedding_dim = n_tasks, in_dim, hidden, embedding_dim
+        self.w1 = nn.Parameter(torch.empty(n_tasks, in_dim, hidden))
+        self.b1 = nn.Parameter(torch.zeros(n_tasks, 1, hidden))
+        self.w2 = nn.Parameter(torch.empty(n_tasks, hidden, embedding_dim))
+        self.b2 = nn.Parameter(torch.zeros(n_tasks, 1, embedding_dim))
+        self.cls_w = nn.Parameter(torch.empty(n_tasks, embedding_dim))
+        self.cls_b = nn.Parameter(torch.zeros(n_tasks))
+        for w in (self.w1, self.w2):  # nn.Linear's default init, per task
+            bound = 1.0 / w.shape[1] ** 0.5
+            nn.init.uniform_(w, -bound, bound)
+        nn.init.uniform_(self.cls_w, -1.0 / embedding_dim ** 0.5, 1.0 / embedding_dim ** 0.5)
+
+    def raw_per_task(self, feats: torch.Tensor, tasks=None) -> torch.Tensor:
+        """(T', n, F) features, row t for task ``tasks[t]`` (default: all tasks) -> (T', n, d) raw embeddings."""
+        w1, b1, w2, b2 = (p if tasks is None else p[tasks] for p in (self.w1, self.b1, self.w2, self.b2))
+        return torch.baddbmm(b2, torch.relu(torch.baddbmm(b1, feats, w1)), w2)
+
+    def raw(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, F) shared features -> (B, T, d): every task's raw embedding of every row."""
+        x = feats.unsqueeze(0).expand(self.n_tasks, -1, -1)
+        return self.raw_per_task(x).transpose(0, 1)
+
+    def logits_from_raw(self, raw: torch.Tensor, task_dim: int = 1, tasks=None) -> torch.Tensor:
+        """Raw embeddings with the task axis at ``task_dim`` ((B, T, d) or (T, n, d)) -> logits without d."""
+        w, b = (self.cls_w, self.cls_b) if tasks is None else (self.cls_w[tasks], self.cls_b[tasks])
+        shape = [1] * (raw.dim() - 1)
+        shape[task_dim] = -1
+        return (raw * w.view(*shape, w.shape[-1])).sum(-1) + b.view(*shape)
+
+
+class MultiTaskEmbeddingNet(nn.Module):
+    """Shared trunk -> shared feature layer (the prior features) -> one two-layer embedding head and
+    one sigmoid classifier per task (attribute). ``forward`` -> (B, T, d) L2-normalised;
+    ``logits`` -> (B, T). ``features`` is what the frozen-trunk protocol caches."""
+
+    def __init__(self, trunk: nn.Module, n_tasks: int, embedding_dim: int = 64, feature_dim: int = 512,
+                 hidden: int = 128):
         super().__init__()
         self.trunk = trunk
-        self.embedding = nn.Linear(trunk.out_dim, n_tasks * embedding_dim)
-        self.n_tasks, self.embedding_dim = n_tasks, embedding_dim
-        # grouped 1x1 conv = an independent linear classifier per task
-        self.classifier = nn.Conv1d(n_tasks * embedding_dim, n_tasks * n_classes, 1, groups=n_tasks)
+        self.shared = nn.Sequential(nn.Linear(trunk.out_dim, feature_dim), nn.ReLU(True))
+        self.heads = AttributeHeads(feature_dim, n_tasks, hidden, embedding_dim)
+        self.n_tasks, self.embedding_dim, self.feature_dim = n_tasks, embedding_dim, feature_dim
 
     @property
     def input_shape(self):
         return self.trunk.input_shape
 
+    def features(self, x):
+        return self.shared(self.trunk(x))
+
     def raw_embedding(self, x):
-        return self.embedding(self.trunk(x)).view(x.shape[0], self.n_tasks, self.embedding_dim)
+        return self.heads.raw(self.features(x))
 
     def forward(self, x):
         return F.normalize(self.raw_embedding(x), dim=-1)
 
     def logits(self, x):
-        """(B, T, n_classes)."""
-        raw = self.raw_embedding(x).reshape(x.shape[0], -1, 1)
-        return self.classifier(raw).view(x.shape[0], self.n_tasks, -1)
+        return self.heads.logits_from_raw(self.raw_embedding(x))
 
 
 def build_net(name: str, embedding_dim: int = 64, n_classes: Optional[int] = None,
-              n_tasks: Optional[int] = None, width: int = 1) -> nn.Module:
-    """A network by trunk name ('face', 'patch', 'mnist', 'digits8')."""
+              n_tasks: Optional[int] = None, width: int = 1, feature_dim: int = 512, hidden: int = 128) -> nn.Module:
+    """A network by trunk name ('face', 'patch', 'mnist', 'digits8'); ``n_tasks`` gives the
+    multi-task (multi-label) net with ``feature_dim`` shared features and ``hidden``-wide heads."""
     if name not in TRUNKS:
         raise ValueError(f"unknown network {name!r}; choose from {sorted(TRUNKS)}")
     trunk = TRUNKS[name](width=width)
     if n_tasks:
-        return MultiTaskEmbeddingNet(trunk, n_tasks, embedding_dim, n_classes or 2)
+        return MultiTaskEmbeddingNet(trunk, n_tasks, embedding_dim, feature_dim, hidden)
     return EmbeddingNet(trunk, embedding_dim, n_classes)

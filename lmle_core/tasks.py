@@ -125,6 +125,19 @@ class CelebATasks:
     def counts(self):
         return {split: len(s) for split, (s, _) in self._sets.items()}
 
+    def attributes(self, names: Optional[list] = None) -> PreparedData:
+        """The multi-label task of ``names`` (default: all 40 attributes), labels (N, A) in {0, 1}."""
+        names = list(self.attribute_names) if names is None else list(names)
+        unknown = [n for n in names if n not in self.attribute_names]
+        if unknown:
+            raise ValueError(f"unknown CelebA attribute(s) {unknown}; choose from {self.attribute_names}")
+        cols = [self.attribute_names.index(n) for n in names]
+        sets = {split: ImageSet(s.images, self.celeba.attributes[rows][:, cols].astype(np.int64), s.mean, s.std, split)
+                for split, (s, rows) in self._sets.items()}
+        return PreparedData(name=f"celeba-{len(names)}attr", net="face", n_classes=2, tasks=names, **sets,
+                            description={"dataset": "CelebA (images present under the data root)",
+                                         "attributes": f"{len(names)}"})
+
     def attribute(self, name: str) -> PreparedData:
         """The binary task of one attribute (1 = attribute present)."""
         if name not in self.attribute_names:

@@ -39,3 +39,36 @@ def test_imbalance_level():
 def test_length_mismatch():
     with pytest.raises(ValueError, match="labels"):
         balanced_accuracy([0, 1], [0])
+
+
+def test_attribute_metrics_match_scikit_learn():
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_score, recall_score
+
+    from lmle_core.metrics import attribute_metrics
+
+    rng = np.random.default_rng(3)
+    Y = (rng.random((300, 6)) < [0.5, 0.1, 0.02, 0.9, 0.3, 0.3]).astype(int)
+    P = (rng.random((300, 6)) < 0.3).astype(int)
+    P[:, 4] = 0  # nothing predicted positive: precision 0
+    got = attribute_metrics(Y, P)
+    for a in range(6):
+        assert got["balanced_accuracy"][a] == pytest.approx(balanced_accuracy_score(Y[:, a], P[:, a]))
+        assert got["accuracy"][a] == pytest.approx(accuracy_score(Y[:, a], P[:, a]))
+        assert got["precision"][a] == pytest.approx(precision_score(Y[:, a], P[:, a], zero_division=0))
+        assert got["recall"][a] == pytest.approx(recall_score(Y[:, a], P[:, a]))
+    np.testing.assert_allclose(got["balanced_accuracy"], per_attribute_balanced_accuracy(Y, P))
+
+
+def test_multiclass_metrics_match_scikit_learn():
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_score, recall_score
+
+    from lmle_core.metrics import multiclass_metrics
+
+    rng = np.random.default_rng(4)
+    y = rng.choice(5, 400, p=[0.5, 0.2, 0.15, 0.1, 0.05])
+    p = np.where(rng.random(400) < 0.6, y, rng.integers(0, 4, 400))  # class 4 never predicted
+    got = multiclass_metrics(y, p)
+    assert got["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p))
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, p))
+    assert got["precision"] == pytest.approx(precision_score(y, p, average="macro", zero_division=0))
+    assert got["recall"] == pytest.approx(recall_score(y, p, average="macro"))

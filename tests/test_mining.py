@@ -5,8 +5,9 @@ import pytest
 from lmle_core.mining import build_quintuplets, nearest_other_class, select_candidates
 
 
-def brute_force_quintuplets(x, labels, clusters, candidates):
+def brute_force_quintuplets(x, labels, clusters, candidates, groups=None):
     n = len(x)
+    groups = np.arange(n) if groups is None else groups
     cand = set(candidates.tolist())
     out = np.full((n, 5), -1, dtype=np.int64)
     for i in range(n):
@@ -16,6 +17,8 @@ def brute_force_quintuplets(x, labels, clusters, candidates):
             if j == i or j not in cand:
                 continue
             d = float(((x[i].astype(np.float64) - x[j]) ** 2).sum())
+            if labels[j] == labels[i] and groups[j] == groups[i]:
+                continue  # a copy of the anchor's own source image is never a member
             if labels[j] == labels[i]:
                 if clusters[j] == clusters[i] and d > best["p+"][0]:
                     best["p+"] = (d, j)
@@ -92,3 +95,33 @@ def test_bad_input_is_named():
         build_quintuplets(np.zeros((3, 2)), [0, 1, 1], [0, 1, 1], subset_fraction=0)
     with pytest.raises(ValueError, match="same length"):
         build_quintuplets(np.zeros((3, 2)), [0, 1], [0, 1, 1])
+
+
+def test_quintuplets_exclude_the_anchors_own_copies(search_backend, tiles):
+    """Mirror images / augmented copies share a group: none is a member of its source's quintuplet."""
+    x, labels, clusters = _random_problem(n=120, seed=5)
+    copies = x + np.random.default_rng(0).normal(scale=0.01, size=x.shape).astype(np.float32)
+    # the copies form clusters of their own (as augmented copies can), inside the same classes
+    x2, labels2, clusters2 = np.concatenate([x, copies]), np.tile(labels, 2), np.concatenate([clusters, clusters + 50])
+    groups = np.tile(np.arange(len(x)), 2)
+    table = build_quintuplets(x2, labels2, clusters2, subset_fraction=1.0, groups=groups)
+    np.testing.assert_array_equal(table, brute_force_quintuplets(x2, labels2, clusters2, np.arange(len(x2)), groups))
+    members = table[:, 1:4]
+    assert not ((members >= 0) & (groups[np.maximum(members, 0)] == groups[:, None])).any()
+    # without groups the near-identical copy in the other cluster is the anchor's p-
+    plain = build_quintuplets(x2, labels2, clusters2, subset_fraction=1.0)
+    assert ((plain[:, 1:4] >= 0) & (groups[np.maximum(plain[:, 1:4], 0)] == groups[:, None])).any()
+
+
+def test_table_for_the_anchors_of_a_round_only(search_backend):
+    """Mining only the anchors a round will draw gives exactly their rows of the full table."""
+    x, labels, clusters = _random_problem(n=150, seed=7)
+    full = build_quintuplets(x, labels, clusters, subset_fraction=0.5, seed=2)
+    anchors = np.random.default_rng(0).choice(150, 40, replace=False)
+    part = build_quintuplets(x, labels, clusters, subset_fraction=0.5, seed=2, anchors=anchors)
+    np.testing.assert_array_equal(part[anchors], full[anchors])
+    others = np.setdiff1d(np.arange(150), anchors)
+    assert (part[others, 1:] == -1).all() and (part[:, 0] == np.arange(150)).all()
+    neg = nearest_other_class(x, labels, 0.5, seed=2, anchors=anchors)
+    np.testing.assert_array_equal(neg[anchors], full[anchors, 4])
+    assert (neg[others] == -1).all()
