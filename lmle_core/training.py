@@ -31,8 +31,9 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from . import clustering, losses, metrics, mining, sampling
+from . import clustering, losses, metrics, mining, objectives, sampling
 from .imageset import ImageSet
 from .knn import LargeMarginKNN
 
@@ -58,10 +59,18 @@ class TrainConfig:
     knn_k: int = 20
     eval_batch_size: int = 2048
     seed: int = 0
+    positive_sharing: float = 0.0   # costs: weight of the positive super-class vs the negative class (edges)
+    negative_class: Optional[int] = None
+    objective: str = "ce"           # classification loss of softmax methods (lmle_core.objectives)
+    crl: str = ""                   # Class Rectification Loss as "<level>-<form>", e.g. "class-relative"
+    crl_eta: float = 1.0            # alpha = crl_eta * Omega_imb (losses.crl_alpha)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss={self.loss!r}; expected one of {LOSSES}")
+        if self.crl and (self.loss != "softmax" or self.crl.count("-") != 1):
+            raise ValueError(f"crl={self.crl!r}: CRL is '<class|instance>-<relative|absolute|distribution>' "
+                             f"on a softmax method")
         for name in ("iters_per_round", "max_rounds", "batch_size", "cluster_size", "knn_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -138,8 +147,13 @@ def make_predictor(net, cfg: TrainConfig, train_features, train_labels):
 
 
 def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConfig,
-          progress: bool = True, desc: str = "", checkpoint: Optional[Path] = None) -> TrainResult:
-    """Train ``net`` in place by ``cfg``; returns the best-on-validation state and its history."""
+          progress: bool = True, desc: str = "", checkpoint: Optional[Path] = None,
+          initial_features=None) -> TrainResult:
+    """Train ``net`` in place by ``cfg``; returns the best-on-validation state and its history.
+
+    ``initial_features`` (N, d): prior features for the first round's clusters / quintuplets or
+    nearest negatives (the edge task's hand-crafted features) instead of the network's embeddings.
+    """
     if train_set.labels.ndim != 1:
         raise ValueError("training.train handles single-label data; labels must be (N,)")
     device = train_set.device
@@ -155,8 +169,12 @@ def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConf
         state.load(checkpoint, cfg, net, opt)
     bounds = losses.margin_upper_bounds(np.bincount(labels), cfg.cluster_size, cfg.sphere_fraction) \
         if len(np.unique(labels)) > 1 else None
-    features = state.features if state.features is not None else \
-        (embed(net, train_set, cfg.eval_batch_size) if cfg.loss != "softmax" else None)
+    if state.features is not None or cfg.loss == "softmax":
+        features = state.features
+    elif initial_features is not None:
+        features = torch.as_tensor(np.asarray(initial_features), dtype=torch.float32, device=device)
+    else:
+        features = embed(net, train_set, cfg.eval_batch_size)
 
     for rnd in range(state.next_round, cfg.max_rounds):
         t0 = time.perf_counter()
@@ -172,7 +190,7 @@ def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConf
         t_train = time.perf_counter()
         for it in bar:
             anchors = sampler.next()
-            weights = sampling.batch_costs(labels[anchors]) if cfg.cost else None
+            weights = _costs(cfg, labels[anchors]) if cfg.cost else None
             with _autocast(device):
                 loss, imgs = step(net, train_set, labels, anchors, weights, plan, bounds, cfg, rng)
             opt.zero_grad(set_to_none=True)
@@ -203,8 +221,9 @@ def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConf
 
 
 def _plan_round(cfg: TrainConfig, features, labels, rnd: int) -> dict:
-    """Per-round offline tables: clusters + quintuplets (LMLE) or nearest negatives (triplet)."""
-    plan = {}
+    """Per-round offline tables: clusters + quintuplets (LMLE) or nearest negatives (triplet); for
+    softmax methods the fraction of training done (deferred re-weighting)."""
+    plan = {"progress": rnd / cfg.max_rounds}
     if cfg.loss == "quintuplet":
         t = time.perf_counter()
         clusters = clustering.cluster_per_class(features, labels, cfg.cluster_size, seed=cfg.seed + rnd)
@@ -224,9 +243,20 @@ def _plan_round(cfg: TrainConfig, features, labels, rnd: int) -> dict:
 
 
 def _softmax_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
-    logits = net.logits(_layout(data.batch(anchors)))
+    """Softmax classification (cross-entropy or another objective), plus CRL when the method has it."""
+    x = _layout(data.batch(anchors))
+    raw = net.raw_embedding(x)
+    logits = net.classifier(raw).float()
     target = torch.as_tensor(labels[anchors], device=logits.device)
-    loss = losses.cost_sensitive_cross_entropy(logits.float(), target, _to(weights, logits))
+    counts = np.bincount(labels, minlength=logits.shape[1])
+    progress = plan.setdefault("progress", 0.0)
+    plan["progress"] = progress + 1.0 / (cfg.iters_per_round * cfg.max_rounds)
+    loss = objectives.classification_loss(cfg.objective, logits, target, counts, progress, _to(weights, logits))
+    if cfg.crl:  # Dong et al.: alpha * L_crl + (1 - alpha) * L_ce, alpha from the training imbalance
+        level, form = cfg.crl.split("-")
+        crl = losses.crl_loss(F.normalize(raw.float(), dim=-1), target, logits, level=level, form=form)
+        alpha = float(losses.crl_alpha(counts, cfg.crl_eta))
+        loss = alpha * crl + (1 - alpha) * loss
     return loss, len(anchors)
 
 
@@ -318,6 +348,12 @@ class _RunState:
             self.best_features = self.features
         if self.bad_rounds >= cfg.patience:
             self.next_round = cfg.max_rounds  # it had already stopped
+
+
+def _costs(cfg: TrainConfig, batch_labels: np.ndarray) -> np.ndarray:
+    if cfg.negative_class is not None and cfg.positive_sharing > 0:
+        return sampling.positive_sharing_costs(batch_labels, cfg.negative_class, cfg.positive_sharing)
+    return sampling.batch_costs(batch_labels)
 
 
 def _to(weights, like: torch.Tensor):
