@@ -3,12 +3,17 @@
 # results/<profile>/REPORT.md (tables, figures, comparison with the papers' numbers).
 #
 #   ./run_all.sh [--profile tiny|quick|full] [--data-root DIR] [--only NAME[,NAME]] [--list]
+#   ./run_all.sh --lab [--data-root DIR] [--no-browser ...]     JupyterLab on the notebooks (scripts/lab.sh)
 #
 # Defaults: --profile quick; --data-root $LMLE_DATA_ROOT, else ./data of this repository.
 # A study whose data is missing is skipped (the report says how to get the data); the exit
 # status is non-zero only when a notebook failed. More options: ./run_all.sh --help
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ "${1:-}" == "--lab" ]]; then  # read and run the notebooks by hand (JupyterLab): scripts/lab.sh
+    shift
+    exec "$repo/scripts/lab.sh" "$@"
+fi
 venv="$("$repo/scripts/bootstrap.sh")"
 if [[ "${LMLE_USE_CURRENT_ENV:-0}" == "1" ]]; then
     py="$(command -v "${PYTHON:-python3}")"

@@ -60,6 +60,11 @@ def test_notebooks_are_committed_clean():
         src = "".join(params[0]["source"])
         for name in runner.INJECTED:
             assert f"{name}:" in src or f"{name} =" in src, f"{path.name}: parameters cell lacks {name}"
+        # papermill parses the cell too (and warns "Passed unknown parameter" for a line it cannot read)
+        import papermill
+
+        from lmle_core.study import config
+        assert set(papermill.inspect_notebook(str(path))) == set(config.notebook_parameters(path)), path.name
 
 
 def _tables(results):

@@ -9,10 +9,12 @@ never imports papermill.
 - ``reporting``: ``StudyReport`` (what a notebook records), ``compare_with_paper``;
   ``report_builder``: REPORT.md; ``markdown``: tables (tabulate); ``atomic_io``; ``provenance``
   (hardware, git, path scrubbing);
-- ``paper``: the papers' own numbers (``paper_table``); ``plots``: the figures shared by the notebooks.
+- ``paper``: the papers' own numbers (``paper_table``); ``plots``: the figures shared by the notebooks;
+  ``interactive``: the data root and results folder of a notebook run by hand (``notebook_paths``).
 """
 
+from lmle_core.study.interactive import notebook_paths
 from lmle_core.study.paper import PAPER_TABLES, paper_table
 from lmle_core.study.reporting import StudyReport, compare_with_paper
 
-__all__ = ["StudyReport", "compare_with_paper", "paper_table", "PAPER_TABLES"]
+__all__ = ["StudyReport", "compare_with_paper", "paper_table", "PAPER_TABLES", "notebook_paths"]

@@ -7,7 +7,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["image_grid", "grouped_bars", "ours_vs_paper_lines", "loglog", "semilogx", "boundary_overlay"]
+__all__ = ["use_style", "image_grid", "grouped_bars", "ours_vs_paper_lines", "loglog", "semilogx", "boundary_overlay"]
+
+
+def use_style() -> None:
+    """The one figure style of every study (seaborn's whitegrid theme, colour-blind palette, labels
+    readable at the figures' size); ``StudyReport`` applies it, so notebooks need not."""
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", palette="colorblind", context="notebook", font_scale=0.85,
+                  rc={"figure.dpi": 100, "savefig.dpi": 120, "axes.titlesize": "medium", "legend.fontsize": "small",
+                      "image.cmap": "viridis", "axes.grid": True, "grid.alpha": 0.4})
 
 
 def image_grid(images: np.ndarray, titles: Optional[Sequence] = None, n_cols: int = 10,

@@ -123,12 +123,13 @@ def _now() -> str:
 _ABS_PATH_RE = re.compile(r"(?<![\w.:/~<>\-])(?:/[\w.+@%=,\-]+){2,}/?")
 
 
-def sanitize_text(text: str, replacements: Mapping[str, str] | None = None) -> str:
+def sanitize_text(text: str, replacements: Mapping[str, str] | None = None, other_paths: bool = True) -> str:
     """Remove local absolute paths from ``text``.
 
     ``replacements`` maps known roots (e.g. the data root) to placeholders (``<data_root>``);
-    the repository and home directories become ``<repo>`` and ``~``; any other absolute path
-    with two or more components is shortened to ``<path>/<last component>``.
+    the repository and home directories become ``<repo>`` and ``~``; with ``other_paths`` any
+    other absolute path with two or more components is shortened to ``<path>/<last component>``
+    (off for HTML pages, whose embedded base64 images contain slashes).
     """
     if not text:
         return text
@@ -152,5 +153,7 @@ def sanitize_text(text: str, replacements: Mapping[str, str] | None = None) -> s
         if root in ("/", ""):
             continue
         text = text.replace(root, expanded[root])
+    if not other_paths:
+        return text
     return _ABS_PATH_RE.sub(lambda m: "<path>/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 

@@ -204,6 +204,9 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
         L.append(f"## {title}")
         L.append("")
         L.append(f"- Study: `{name}` (notebook `{study.get('notebook', '')}`)")
+        if (sdir / "notebook.html").is_file():
+            L.append(f"- Executed notebook (every printed line and figure of the run): "
+                     f"[{name}/notebook.html]({name}/notebook.html)")
         if study.get("paper_item"):
             L.append(f"- Paper item: {study['paper_item']}")
         L.extend(_run_lines(this, kept, run_date))

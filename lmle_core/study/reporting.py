@@ -150,6 +150,9 @@ class StudyReport:
         self.timings: dict[str, float] = {}
         self.skipped: list[str] = []
         self.created = _now()
+        from lmle_core.study.plots import use_style
+
+        use_style()
         self.hardware = hardware_summary()
         self.commit = git_commit(REPO_ROOT)
         self.save()

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from lmle_core.study import config, provenance, reporting
-from lmle_core.study.atomic_io import write_json_atomic
+from lmle_core.study.atomic_io import write_json_atomic, write_text_atomic
 from lmle_core.study.config import INJECTED, ConfigError, load_profile, load_studies, select_studies  # noqa: F401
 from lmle_core.study.results_store import (FAILED_DIR, ResultsBusyError, ResultsFolder, ResultsNotWritableError,
                                            not_writable)
@@ -186,10 +186,11 @@ def check_kernel(kernel: str) -> None:
                           f"run scripts/bootstrap.sh, which registers 'lmle', or pass --kernel NAME") from None
 
 
-def _kernel_manager_class():
+def _kernel_manager_class(log_path: Path):
     """The kernel manager papermill starts kernels with: IPC sockets in a private temporary folder
     instead of TCP on localhost (nothing listens on the network, and the kernel does not print
-    its "running over TCP without encryption" warning into the console once per study)."""
+    its "running over TCP without encryption" warning), and the kernel's own stderr (its log
+    lines, a crash's last words) in ``log_path`` instead of the console, which keeps one line per study."""
     import tempfile
 
     from jupyter_client import AsyncKernelManager
@@ -202,12 +203,21 @@ def _kernel_manager_class():
         def _ip_default(self):
             return os.path.join(tempfile.mkdtemp(prefix="lmle-kernel-"), "ipc")
 
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._kernel_log = open(log_path, "ab")
+            kw.setdefault("stderr", self._kernel_log)
+            kw.setdefault("stdout", self._kernel_log)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
         async def _async_cleanup_resources(self, restart: bool = False) -> None:
             await super()._async_cleanup_resources(restart)
             if not restart:
                 import shutil
 
                 shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+                if getattr(self, "_kernel_log", None) is not None:
+                    self._kernel_log.close()
 
     return IPCKernelManager
 
@@ -215,7 +225,7 @@ def _kernel_manager_class():
 def _execute(nb_in: Path, nb_out: Path, params: dict, kernel: str, timeout: float | None, cwd: Path) -> None:
     import papermill
 
-    extra: dict[str, Any] = {"kernel_manager_class": _kernel_manager_class()}
+    extra: dict[str, Any] = {"kernel_manager_class": _kernel_manager_class(nb_out.with_suffix(".kernel.log"))}
     if timeout:
         # timeout_s bounds the whole notebook: papermill's execution_timeout applies per cell, so
         # each cell gets what is left of the notebook's budget (nbclient timeout_func).
@@ -224,6 +234,21 @@ def _execute(nb_in: Path, nb_out: Path, params: dict, kernel: str, timeout: floa
     papermill.execute_notebook(
         str(nb_in), str(nb_out), parameters=params, kernel_name=kernel, language="python",
         execution_timeout=math.ceil(timeout) if timeout else None, progress_bar=False, cwd=str(cwd), **extra)
+
+
+NOTEBOOK_PAGE = "notebook.html"
+
+
+def export_html(notebook: Path, target: Path, replacements: dict | None = None) -> Path:
+    """The executed notebook as one self-contained HTML page (nbconvert; figures embedded), written
+    atomically: every printed line and figure of the run, readable without Jupyter. The known local
+    roots (repository, home, data root) are replaced as in every other result file."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return write_text_atomic(target, provenance.sanitize_text(body, replacements, other_paths=False))
 
 
 def run_study(study: dict, params: dict, profile_name: str, profile: dict, data_root: str, folder: ResultsFolder,
@@ -269,6 +294,14 @@ def run_study(study: dict, params: dict, profile_name: str, profile: dict, data_
         else:
             record.update(status="failed", error=describe_error(e))
 
+    kernel_log = nb_tmp.with_suffix(".kernel.log")
+    if kernel_log.exists():  # beside the executed notebook: notebooks/<name>[.failed].kernel.log
+        os.replace(kernel_log, nb_dir / (f"{stem}.kernel.log" if record["status"] == "ok" else f"{stem}.failed.kernel.log"))
+    if record["status"] == "ok" and nb_tmp.exists():
+        try:
+            export_html(nb_tmp, staging / NOTEBOOK_PAGE, {**replacements, str(staging.resolve()): "<results_dir>"})
+        except Exception as e:  # noqa: BLE001 -- a page that cannot be rendered must not lose the results
+            print(f"warning: {name}: could not write {NOTEBOOK_PAGE}: {describe_error(e)}", file=sys.stderr)
     if record["status"] == "ok":
         metrics = reporting.read_json(staging / "metrics.json") or {}
         if metrics.get("skipped"):
@@ -278,6 +311,9 @@ def run_study(study: dict, params: dict, profile_name: str, profile: dict, data_
         folder.commit(name, staging)
         if nb_tmp.exists():
             os.replace(nb_tmp, nb_dir / Path(study["notebook"]).name)
+        for stale in (nb_dir / f"{stem}.failed.ipynb", nb_dir / f"{stem}.failed.kernel.log"):
+            stale.unlink(missing_ok=True)  # an earlier failure's record is superseded
+        folder.discard(name, folder.root / FAILED_DIR / name, keep_as_failed=False)
         return record
     kept = folder.discard(name, staging, keep_as_failed=True)
     if kept is not None:
