@@ -56,14 +56,28 @@ class LargeMarginKNN(_NeighbourClassifier):
 
     @staticmethod
     def _decide(dist: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        # For every neighbour position j (class labels[:, j]) compare with all positions i:
-        same = labels[:, :, None] == labels[:, None, :]                  # (Q, k, k)
-        d = dist[:, None, :].expand_as(same)
-        farthest_own = d.masked_fill(~same, float("-inf")).amax(-1)      # max D to class c
-        nearest_other = d.masked_fill(same, float("inf")).amin(-1)       # min D to other classes
-        score = nearest_other - farthest_own                             # +inf if all one class
-        best = score.argmax(1)                                           # first max: nearest wins ties
-        return labels.gather(1, best[:, None])[:, 0]
+        # Per query and class present among its k neighbours: the farthest own neighbour, the nearest
+        # neighbour and the position of the first one, by scatter reductions over the classes: O(Q k),
+        # where comparing every pair of neighbours would be O(Q k^2) and cost more than the search.
+        n_q, k = labels.shape
+        classes, inv = torch.unique(labels, return_inverse=True)
+        n_c = classes.numel()
+        if n_c == 1:
+            return labels[:, 0]
+        inf = float("inf")
+        far = torch.full((n_q, n_c), -inf, device=dist.device, dtype=dist.dtype).scatter_reduce(1, inv, dist, "amax")
+        near = torch.full((n_q, n_c), inf, device=dist.device, dtype=dist.dtype).scatter_reduce(1, inv, dist, "amin")
+        pos = torch.arange(k, device=labels.device).expand(n_q, k)
+        first = torch.full((n_q, n_c), k, device=labels.device, dtype=torch.long).scatter_reduce(1, inv, pos, "amin")
+        # nearest other class of class c: the smallest 'near' of the other classes (the best, or the runner-up)
+        two = near.topk(2, dim=1, largest=False)
+        best_is_c = torch.arange(n_c, device=dist.device)[None] == two.indices[:, :1]
+        nearest_other = torch.where(best_is_c, two.values[:, 1:2], two.values[:, :1])
+        score = (nearest_other - far).masked_fill(first == k, -inf)      # +inf: all k neighbours one class
+        top = score.max(1, keepdim=True).values
+        # ties go to the class whose nearest neighbour comes first
+        pick = first.masked_fill(score != top, k + 1).argmin(1)
+        return classes[pick]
 
 
 class InstanceKNN(_NeighbourClassifier):
