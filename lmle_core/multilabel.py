@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import clustering, losses, metrics, mining, objectives, sampling
+from . import clustering, distributed, losses, metrics, mining, objectives, sampling
 from .imageset import ImageSet
 from .knn import InstanceKNN, LargeMarginKNN
 from .training import TrainConfig, _autocast, _progress
@@ -78,7 +78,7 @@ class TrunkFeatures:
     trainable = True
 
     def __init__(self, net, sets: dict, flip: bool = True, seed: int = 0):
-        self.net, self.sets, self.flip = net, sets, flip
+        self.net, self.sets, self.flip = distributed.sync_batch_norm(net), sets, flip
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
         self.n_images = len(sets["train"])
 
@@ -247,13 +247,14 @@ def train_attributes(heads, source, labels: np.ndarray, val_labels: np.ndarray, 
         t_train = time.perf_counter()
         bar = _progress(range(cfg.iters_per_round), progress, f"{desc} round {rnd + 1}/{cfg.max_rounds}")
         for it in bar:
-            with _autocast(device):
+            with _autocast(device):  # under torchrun each process takes its share of the batch
                 loss, imgs = step(heads, source, labels, schedule[..., it, :], plan, bounds, cfg, rngs, device)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(params)
             opt.step()
-            seen.append(float(loss.detach()))
-            n_images += imgs
+            seen.append(distributed.average_scalar(float(loss.detach())))
+            n_images += imgs * distributed.world()[1]
             if progress and it % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(seen[-20:]):.4f}")
         train_s = time.perf_counter() - t_train
@@ -350,15 +351,16 @@ def _costs(labels_ab: np.ndarray, cfg: TrainConfig, device) -> Optional[torch.Te
 
 
 def _quintuplet_step(heads, source, labels, anchors, plan, bounds, cfg, rngs, device):
-    n_attr = len(anchors)                                                   # anchors: (A, B)
-    rows = np.stack([plan["tables"][a][anchors[a]] for a in range(n_attr)])  # (A, B, 5)
+    n_attr = len(anchors)                                                   # anchors: (A, B), the whole batch
+    y = np.stack([labels[anchors[a], a] for a in range(n_attr)])            # (A, B)
+    w = distributed.shard(_costs(y, cfg, device), axis=1)                  # costs of the whole batch, then
+    anchors, y = distributed.shard(anchors, axis=1), distributed.shard(y, axis=1)   # this process's share
+    rows = np.stack([plan["tables"][a][anchors[a]] for a in range(n_attr)])  # (A, B', 5)
     valid = losses.quintuplet_term_mask(rows.reshape(-1, 5))
     filled = np.where(rows >= 0, rows, rows[..., :1])
     raw, n_union = _union_embed(heads, source, filled.reshape(n_attr, -1), device)
-    emb = F.normalize(raw.float(), dim=-1).reshape(-1, 5, raw.shape[-1])    # (A*B, 5, d)
-    y = np.stack([labels[anchors[a], a] for a in range(n_attr)])            # (A, B)
+    emb = F.normalize(raw.float(), dim=-1).reshape(-1, 5, raw.shape[-1])    # (A*B', 5, d)
     margins = np.concatenate([bounds[a].scaled(cfg.margin_scale, y[a]) for a in range(n_attr)])
-    w = _costs(y, cfg, device)
     loss = losses.triple_header_hinge(emb[:, 0], emb[:, 1], emb[:, 2], emb[:, 3], emb[:, 4],
                                       torch.as_tensor(margins, device=device, dtype=emb.dtype),
                                       weights=None if w is None else w.reshape(-1),
@@ -369,13 +371,14 @@ def _quintuplet_step(heads, source, labels, anchors, plan, bounds, cfg, rngs, de
 def _triplet_step(heads, source, labels, anchors, plan, bounds, cfg, rngs, device):
     n_attr = len(anchors)
     positives = np.stack([plan["members"][a].draw(labels[anchors[a], a], rngs[a]) for a in range(n_attr)])
+    y = np.stack([labels[anchors[a], a] for a in range(n_attr)])
+    w = distributed.shard(_costs(y, cfg, device), axis=1)      # drawn and weighted on the whole batch, then shared
+    anchors, positives = distributed.shard(anchors, axis=1), distributed.shard(positives, axis=1)
     negatives = np.stack([plan["tables"][a][anchors[a]] for a in range(n_attr)])
     valid = negatives >= 0
-    rows = np.stack([anchors, positives, np.where(valid, negatives, anchors)], -1)     # (A, B, 3)
+    rows = np.stack([anchors, positives, np.where(valid, negatives, anchors)], -1)     # (A, B', 3)
     raw, n_union = _union_embed(heads, source, rows.reshape(n_attr, -1), device)
     emb = F.normalize(raw.float(), dim=-1).reshape(-1, 3, raw.shape[-1])
-    y = np.stack([labels[anchors[a], a] for a in range(n_attr)])
-    w = _costs(y, cfg, device)
     margin = torch.as_tensor(np.repeat([cfg.margin_scale * b.g3 for b in bounds], anchors.shape[1]),
                              device=device, dtype=emb.dtype)
     loss = losses.triplet_hinge(emb[:, 0], emb[:, 1], emb[:, 2], margin,
@@ -385,20 +388,21 @@ def _triplet_step(heads, source, labels, anchors, plan, bounds, cfg, rngs, devic
 
 
 def _softmax_step(heads, source, labels, rows, plan, bounds, cfg, rngs, device):
-    """Sigmoid classification (cross-entropy or another objective), plus CRL when the method has it."""
+    """Sigmoid classification (cross-entropy or another objective), plus CRL when the method has it
+    (under torchrun CRL's batch-wise minority profiling and mining see this process's share)."""
     n_attr = labels.shape[1]
+    y = np.stack([labels[rows[a], a] for a in range(n_attr)]) if rows.ndim == 2 else labels[rows].T   # (A, B)
+    w = distributed.shard(_costs(y, cfg, device), axis=1)
+    rows, y = distributed.shard(rows), distributed.shard(y, axis=1)
     if rows.ndim == 2:                                  # +resample: balanced images per attribute, (A, B)
         raw, n_union = _union_embed(heads, source, rows, device)
         logits = heads.logits_from_raw(raw, task_dim=0)                    # (A, B)
-        y = np.stack([labels[rows[a], a] for a in range(n_attr)])
         raw = raw.transpose(0, 1)                                          # (B, A, d)
     else:                                               # one shared batch, every attribute on every image
-        idx = rows
-        raw = heads.raw(source.train_features(torch.as_tensor(idx, device=device)))   # (B, A, d)
+        raw = heads.raw(source.train_features(torch.as_tensor(rows, device=device)))   # (B, A, d)
         logits = heads.logits_from_raw(raw).T                             # (A, B)
-        y, n_union = labels[idx].T, len(idx)
+        n_union = len(rows)
     target = torch.as_tensor(y.T, device=device, dtype=torch.float32)     # (B, A): column a is attribute a's batch
-    w = _costs(y, cfg, device)
     counts = plan["counts"]
     progress = plan["progress"] + plan["step"] / max(1, plan["total_steps"])
     plan["step"] += 1

@@ -12,7 +12,8 @@ determines it:
 
 Entries live in ``$LMLE_CACHE_DIR/runs`` (default ``~/.cache/lmle/runs``), one ``.pt`` file
 (torch.save, written atomically) and a ``.json`` description each; delete the folder to start
-afresh. ``RunCache(enabled=False)`` computes everything and stores nothing.
+afresh. ``RunCache(enabled=False)`` computes everything and stores nothing; ``write=False`` reads
+but never writes (every process but the first of a distributed run).
 """
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ def array_fingerprint(*arrays) -> str:
 class RunCache:
     """``get_or_compute(parts, compute)``: the stored result for ``parts``, else ``compute()`` stored."""
 
-    def __init__(self, directory: Optional[os.PathLike] = None, enabled: bool = True):
+    def __init__(self, directory: Optional[os.PathLike] = None, enabled: bool = True, write: bool = True):
         self.enabled = bool(enabled)
+        self.write = bool(write)    # False: read only (the other processes of a distributed run)
         self.directory = Path(directory) if directory is not None else cache_dir() / "runs"
         self.hits = self.misses = 0
 
@@ -85,7 +87,7 @@ class RunCache:
             return None
 
     def save(self, key: str, obj: Any, parts: dict) -> None:
-        if not self.enabled:
+        if not self.enabled or not self.write:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.path(key)
