@@ -120,3 +120,28 @@ def gain_figure(panels: Mapping[str, pd.DataFrame], title: str = ""):
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def seed_spread(mean_by_seed: Mapping[str, Mapping[int, float]], reference: str = "LMLE-kNN") -> pd.DataFrame:
+    """Mean balanced accuracy of every method per training seed, the mean over seeds and the spread
+    (max - min), and ``reference`` minus each method's mean with the verdict: a difference within the
+    larger of the two methods' spreads is a tie (the project's rule for single-seed comparisons)."""
+    seeds = sorted({s for by_seed in mean_by_seed.values() for s in by_seed})
+    rows = []
+    for method, by_seed in mean_by_seed.items():
+        vals = np.array([by_seed[s] for s in seeds if s in by_seed], float)
+        rows.append({"method": method, **{f"seed {s}": by_seed.get(s, np.nan) for s in seeds},
+                     "mean": float(vals.mean()), "spread (max - min)": float(vals.max() - vals.min())})
+    table = pd.DataFrame(rows)
+    if reference in mean_by_seed:
+        ref = table.set_index("method").loc[reference]
+        diff, verdict = [], []
+        for _, row in table.iterrows():
+            d = ref["mean"] - row["mean"]
+            tol = max(ref["spread (max - min)"], row["spread (max - min)"])
+            diff.append(np.nan if row["method"] == reference else d)
+            verdict.append("" if row["method"] == reference else
+                           "tie" if abs(d) <= tol else (f"{reference} better" if d > 0 else f"{reference} worse"))
+        table[f"{reference} minus method"] = diff
+        table["verdict"] = verdict
+    return table
