@@ -132,6 +132,13 @@ class Budget:
     prior_seed: int = 0              # multi-label: seed of the shared prior network (``seed`` seeds the methods)
     # edges only (data with a negative class): weight of DeepContour's positive-sharing term in the costs
     positive_sharing: float = 0.0
+    # protocol choices the paper leaves open (defaults: as first implemented; Table 5 sets its own)
+    margin_bounds: str = "chord"     # "chord": bounds 2 sin(.) on squared distances as written; "squared"
+    cap_g2: bool = False             # cap the g2 angle at pi/2 (a class holding over half the data)
+    triplet_mining: str = "table"    # "table": random positive + nearest negative; "semi-hard": FaceNet in-batch
+    exclude_own_copies: bool = False  # single-label: no quintuplet member from the anchor's source image
+    recluster: bool = True           # controls of the budget curve: keep round 1's clusters ...
+    lr_decay: float = 1.0            # ... or lower the learning rate after round 1
 
     @classmethod
     def from_dict(cls, values: Optional[dict]) -> "Budget":
@@ -151,7 +158,8 @@ class Budget:
             batch_size=self.softmax_batch_size if softmax else self.batch_size, lr=self.lr,
             cluster_size=self.cluster_size, subset_fraction=self.subset_fraction,
             margin_scale=self.margin_scale, knn_k=self.knn_k, seed=self.seed,
-            positive_sharing=self.positive_sharing)
+            positive_sharing=self.positive_sharing, margin_bounds=self.margin_bounds, cap_g2=self.cap_g2,
+            triplet_mining=self.triplet_mining, recluster=self.recluster, lr_decay=self.lr_decay)
 
 
 @dataclass
@@ -172,6 +180,7 @@ class PreparedData:
     tasks: Optional[List[str]] = None
     prior_features: Optional[np.ndarray] = None   # (N_train, d) hand-crafted prior features (edges), else None
     negative_class: Optional[int] = None          # the non-edge class of the edge task (positive-sharing costs)
+    train_groups: Optional[np.ndarray] = None     # (N_train,) source image of each augmented training image
     _fingerprint: Optional[str] = field(default=None, repr=False)
 
     @property
@@ -205,6 +214,9 @@ class MethodResult:
     train_seconds: float
     prior_seconds: float
     images_per_second: float
+    other_classifier: str = ""               # the representation read by the other classifier (see run_method)
+    other_balanced_accuracy: float = float("nan")
+    curve: List[dict] = field(default_factory=list)   # test balanced accuracy at the curve's iterations
     net: Optional[torch.nn.Module] = None
     train_embeddings: Optional[np.ndarray] = None
     test_embeddings: Optional[np.ndarray] = None
@@ -214,7 +226,8 @@ class MethodResult:
         return {"method": self.method, "balanced_accuracy": self.balanced_accuracy,
                 "val_balanced_accuracy": self.val_balanced_accuracy, "iterations": self.iterations,
                 "rounds": len(self.history), "train_seconds": self.train_seconds,
-                "images_per_second": self.images_per_second, "classifier": self.classifier}
+                "images_per_second": self.images_per_second, "classifier": self.classifier,
+                "other_classifier": self.other_classifier, "other_balanced_accuracy": self.other_balanced_accuracy}
 
 
 _PRIORS: Dict[str, tuple] = {}
@@ -243,8 +256,13 @@ def softmax_prior(data: PreparedData, budget: Budget, progress: bool = True):
 
 def run_method(name: str, data: PreparedData, budget: Budget, progress: bool = True,
                keep_embeddings: bool = False, checkpoint_dir=None, cache: Optional[runcache.RunCache] = None,
-               attributes: Optional[List[str]] = None):
+               attributes: Optional[List[str]] = None, other_classifier: bool = False, curve_iters=()):
     """Train method ``name`` from the shared prior for ``budget``; evaluate on the test set.
+
+    Single-label only: ``other_classifier`` also reads the trained representation with the other
+    family's classifier (softmax nets: Eq. 3 cluster kNN on their embeddings; embeddings: a linear
+    probe), so a table can separate the representation from the classifier; ``curve_iters``
+    records the test balanced accuracy at those global iterations (a budget curve, one run).
 
     Multi-label data goes to :func:`lmle_core.attribute_runs.run_attributes` (``attributes``
     selects a subset, ``cache`` reuses trained methods across notebooks) and returns an
@@ -263,11 +281,23 @@ def run_method(name: str, data: PreparedData, budget: Budget, progress: bool = T
     ckpt = None
     if checkpoint_dir is not None:
         ckpt = f"{checkpoint_dir}/{data.name}-{method.name}-{data.fingerprint()}.pt".replace("+", "_")
+    curve, curve_s = [], 0.0
+
+    def on_curve(iteration, trained):
+        nonlocal curve_s
+        t_c = time.perf_counter()
+        feats = None if cfg.loss == "softmax" else training.embed(trained, data.train, cfg.eval_batch_size)
+        predict = training.make_predictor(trained, cfg, feats, data.train.labels.astype(np.int64))
+        curve.append({"iteration": iteration, "test_balanced_accuracy": metrics.balanced_accuracy(
+            data.test.labels, predict(data.test))})
+        curve_s += time.perf_counter() - t_c
+
     t = time.perf_counter()
     res = training.train(net, data.train, data.val, cfg, progress=progress, desc=f"{data.name} {name}",
-                         initial_features=data.prior_features,
-                         checkpoint=ckpt)
-    train_s = time.perf_counter() - t
+                         initial_features=data.prior_features, checkpoint=ckpt,
+                         groups=data.train_groups if budget.exclude_own_copies else None,
+                         curve_iters=curve_iters, on_curve=on_curve)
+    train_s = time.perf_counter() - t - curve_s
     pred = res.predictor(data.test)
     y = data.test.labels
     hist = [dataclasses.asdict(h) for h in res.history]
@@ -279,13 +309,50 @@ def run_method(name: str, data: PreparedData, budget: Budget, progress: bool = T
         test_predictions=pred, history=hist, iterations=res.iterations, train_seconds=train_s,
         prior_seconds=prior_s,
         images_per_second=float(np.mean([h["images_per_second"] for h in hist])) if hist else 0.0,
-        net=res.net, clusters=getattr(res.predictor, "clusters", None))
+        net=res.net, clusters=getattr(res.predictor, "clusters", None), curve=curve)
+    if other_classifier:
+        out.other_classifier, out.other_balanced_accuracy = _other_classifier(res, data, budget, cfg)
     if keep_embeddings:
         feats = res.train_features if res.train_features is not None else \
             training.embed(res.net, data.train, cfg.eval_batch_size)
         out.train_embeddings = feats.cpu().numpy()
         out.test_embeddings = training.embed(res.net, data.test, cfg.eval_batch_size).cpu().numpy()
     return out
+
+
+def _other_classifier(res, data: PreparedData, budget: Budget, cfg) -> tuple:
+    """(name, test balanced accuracy) of the trained net read by the other family's classifier."""
+    y_train = data.train.labels.astype(np.int64)
+    feats = res.train_features if res.train_features is not None else \
+        training.embed(res.net, data.train, cfg.eval_batch_size)
+    if cfg.loss == "softmax":
+        knn = training.knn_predictor(res.net, feats, y_train, budget.cluster_size, budget.knn_k, budget.seed)
+        return "large-margin cluster kNN (Eq. 3)", metrics.balanced_accuracy(data.test.labels, knn(data.test))
+    from sklearn.linear_model import LogisticRegression
+
+    probe = LogisticRegression(max_iter=300).fit(feats.cpu().numpy(), y_train)
+    test = training.embed(res.net, data.test, cfg.eval_batch_size).cpu().numpy()
+    return "linear probe (logistic regression)", metrics.balanced_accuracy(data.test.labels, probe.predict(test))
+
+
+def search_margin(name: str, data: PreparedData, budget: Budget, scales, progress: bool = True, **run_kw):
+    """The paper's coarse grid search of the margins (Sec. 3.2) for a single-label method: train with
+    each ``margin_scale`` of ``scales`` (margins = scale x the geometric bounds) and keep the best
+    VALIDATION balanced accuracy. Returns (best scale, DataFrame of every scale, {scale: MethodResult}).
+    Softmax methods (no margin) and an empty ``scales`` train once at ``budget.margin_scale``."""
+    import pandas as pd
+
+    if get_method(name).loss == "softmax" or not scales:
+        scales = [budget.margin_scale]
+    results, rows = {}, []
+    for scale in scales:
+        r = run_method(name, data, dataclasses.replace(budget, margin_scale=float(scale)), progress=progress, **run_kw)
+        results[float(scale)] = r
+        rows.append({"method": name, "margin_scale": float(scale), "val_balanced_accuracy": 100 * r.val_balanced_accuracy,
+                     "test_balanced_accuracy": 100 * r.balanced_accuracy, "train_seconds": r.train_seconds})
+    table = pd.DataFrame(rows)
+    best = float(table.loc[table.val_balanced_accuracy.idxmax(), "margin_scale"])
+    return best, table.assign(chosen=table.margin_scale == best), results
 
 
 def prior_reference(data: PreparedData, budget: Budget, progress: bool = False) -> Dict[str, float]:

@@ -13,9 +13,9 @@ from typing import Optional
 
 import numpy as np
 
-from .data.augment import augment_digits
+from .data.augment import augment_composited, augment_digits
 from .data.imbalance import remove_gaussian_like
-from .data.mnist_rot_back import load_mnist_rot_back_image
+from .data.mnist_rot_back import load_mnist_rot_back_image, rot_back_sources
 from .experiments import PreparedData
 from .imageset import ImageSet
 
@@ -45,39 +45,75 @@ def stratified_subset(labels, n: Optional[int], seed: int) -> np.ndarray:
     return sub
 
 
-def _imbalanced_split(images, labels, removal_percent, val_fraction, augment_factor, seed):
-    keep = remove_gaussian_like(labels, removal_percent / 100.0, seed=seed)
+AUGMENTATIONS = {
+    "zero-padded": "the composited image rotated, rescaled and mirrored, zeros in the uncovered corners "
+                   "(as first implemented)",
+    "clean": "regenerated data: the bare digit rotated, rescaled and mirrored, then composited over a fresh "
+             "background patch; official data: the image warped with reflection padding",
+}
+
+
+def _imbalanced_split(images, labels, removal_percent, val_fraction, augment_factor, seed, max_ratio=None,
+                      augment=None):
+    """((train x, y, source group), (val x, y), kept): removal, validation hold-out, augmentation of the rest.
+    ``augment(kept_train_index, x, y)`` -> (x, y, source) replaces the default :func:`augment_digits`."""
+    keep = remove_gaussian_like(labels, removal_percent / 100.0, seed=seed, max_ratio=max_ratio)
     x, y = images[keep], labels[keep]
     train_idx, val_idx = stratified_split(y, val_fraction, seed + 1)
-    if augment_factor > 1:
-        x_train, y_train, _ = augment_digits(x[train_idx], y[train_idx], factor=augment_factor, seed=seed + 2)
+    if augment_factor > 1 and augment is not None:
+        x_train, y_train, src = augment(keep[train_idx], x[train_idx], y[train_idx])
+    elif augment_factor > 1:
+        x_train, y_train, src = augment_digits(x[train_idx], y[train_idx], factor=augment_factor, seed=seed + 2)
     else:
-        x_train, y_train = x[train_idx], y[train_idx]
-    return (x_train, y_train), (x[val_idx], y[val_idx]), len(keep)
+        x_train, y_train, src = x[train_idx], y[train_idx], np.arange(len(train_idx))
+    return (x_train, y_train, src), (x[val_idx], y[val_idx]), len(keep)
 
 
 def prepare_mnist_rot_back(data_root=None, removal_percent: float = 0.0, n_train: Optional[int] = None,
                            n_test: Optional[int] = None, augment_factor: int = 10, val_fraction: float = 0.1,
-                           seed: int = 0, data_seed: int = 0, device=None, progress: bool = True) -> PreparedData:
-    """MNIST-rot-back-image with ``removal_percent`` % removed by the Gaussian-like class profile.
+                           seed: int = 0, data_seed: int = 0, device=None, progress: bool = True,
+                           augmentation: str = "zero-padded", mirror: bool = True,
+                           max_ratio: Optional[float] = None) -> PreparedData:
+    """MNIST-rot-back-image with ``removal_percent`` % removed by the Gaussian-like class profile
+    (``max_ratio``: the steep profile with that largest:smallest class ratio instead).
 
     ``n_train`` / ``n_test`` take stratified subsets of the 12,000 / 50,000 digits
     (smaller profiles); the removal, split and augmentation then apply to that subset.
+    ``augmentation``: a key of :data:`AUGMENTATIONS`; ``mirror``: flip half of the copies.
+    The returned data's ``train_groups`` name each training image's source digit.
     """
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation={augmentation!r}; expected one of {sorted(AUGMENTATIONS)}")
     rb = load_mnist_rot_back_image(data_root, seed=data_seed, progress=progress)
     sub = stratified_subset(rb.train_labels, n_train, seed)
-    (xt, yt), (xv, yv), kept = _imbalanced_split(rb.train_images[sub], rb.train_labels[sub],
-                                                 removal_percent, val_fraction, augment_factor, seed)
+    sources = rot_back_sources(rb, data_root) if augmentation == "clean" else None
+    aug_kw = dict(factor=augment_factor, seed=seed + 2, mirror=mirror)
+
+    def augment(kept, x, y):
+        if sources is not None:
+            return augment_composited(x, sources[0][sub][kept], y, sources[1], **aug_kw)
+        return augment_digits(x, y, padding="reflection" if augmentation == "clean" else "zeros", **aug_kw)
+
+    (xt, yt, groups), (xv, yv), kept = _imbalanced_split(rb.train_images[sub], rb.train_labels[sub],
+                                                         removal_percent, val_fraction, augment_factor, seed,
+                                                         max_ratio, augment)
     test_idx = stratified_subset(rb.test_labels, n_test, seed)
     train = ImageSet.from_numpy(xt, yt, device=device, name="train")
     stats = dict(mean=train.mean, std=train.std, device=device)
+    sizes = np.bincount(yt, minlength=10)
+    profile = f"steep, ratio {max_ratio:g}" if max_ratio and removal_percent else "Gaussian-like"
     return PreparedData(
-        name=f"mnist-rot-back-remove{removal_percent:g}", net="mnist", n_classes=10, train=train,
+        name=f"mnist-rot-back-remove{removal_percent:g}" + (f"-ratio{max_ratio:g}" if max_ratio else ""),
+        net="mnist", n_classes=10, train=train,
         val=ImageSet.from_numpy(xv, yv, name="val", **stats),
         test=ImageSet.from_numpy(rb.test_images[test_idx], rb.test_labels[test_idx], name="test", **stats),
+        train_groups=groups,
         description={"dataset": "MNIST-rot-back-image", "source": rb.source,
-                     "originals": f"{len(sub)} train+valid digits, {kept} after removing {removal_percent:g}%",
-                     "augmentation": f"x{augment_factor}" if augment_factor > 1 else "none"})
+                     "originals": f"{len(sub)} train+valid digits, {kept} after removing {removal_percent:g}% "
+                                  f"({profile} profile)",
+                     "class_ratio": f"{sizes.max() / max(sizes.min(), 1):.2f}",
+                     "augmentation": (f"x{augment_factor}" + ("" if augmentation == "zero-padded" else f", {augmentation}")
+                                      + ("" if mirror else ", no mirroring")) if augment_factor > 1 else "none"})
 
 
 def prepare_digits(removal_percent: float = 40.0, test_fraction: float = 0.3, val_fraction: float = 0.1,
@@ -89,8 +125,8 @@ def prepare_digits(removal_percent: float = 40.0, test_fraction: float = 0.3, va
     images = np.clip(digits.images * (255.0 / 16.0), 0, 255).astype(np.uint8)
     labels = digits.target.astype(np.int64)
     rest, test_idx = stratified_split(labels, test_fraction, seed)
-    (xt, yt), (xv, yv), kept = _imbalanced_split(images[rest], labels[rest], removal_percent,
-                                                 val_fraction, augment_factor, seed)
+    (xt, yt, _), (xv, yv), kept = _imbalanced_split(images[rest], labels[rest], removal_percent,
+                                                    val_fraction, augment_factor, seed)
     train = ImageSet.from_numpy(xt, yt, device=device, name="train")
     stats = dict(mean=train.mean, std=train.std, device=device)
     return PreparedData(

@@ -21,8 +21,6 @@ Single-label (multi-class) data; classification of embeddings by
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ import torch.nn.functional as F
 from . import clustering, losses, metrics, mining, objectives, sampling
 from .imageset import ImageSet
 from .knn import LargeMarginKNN
+from .run_state import RunState
 
 LOSSES = ("softmax", "triplet", "quintuplet")
 
@@ -64,6 +63,12 @@ class TrainConfig:
     objective: str = "ce"           # classification loss of softmax methods (lmle_core.objectives)
     crl: str = ""                   # Class Rectification Loss as "<level>-<form>", e.g. "class-relative"
     crl_eta: float = 1.0            # alpha = crl_eta * Omega_imb (losses.crl_alpha)
+    margin_bounds: str = "chord"    # bounds on squared distances: "chord" 2 sin(.) as the paper writes, or "squared"
+    cap_g2: bool = False            # cap the g2 angle at pi/2 (classes over half the data)
+    triplet_mining: str = "table"   # triplet: "table" (random positive, nearest negative per round) or
+                                    # "semi-hard" (FaceNet, in the batch of 5 x batch_size images)
+    recluster: bool = True          # False: keep round 1's clusters and quintuplets (a control)
+    lr_decay: float = 1.0           # learning rate x lr_decay at every round after the first (a control)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
@@ -71,6 +76,10 @@ class TrainConfig:
         if self.crl and (self.loss != "softmax" or self.crl.count("-") != 1):
             raise ValueError(f"crl={self.crl!r}: CRL is '<class|instance>-<relative|absolute|distribution>' "
                              f"on a softmax method")
+        if self.margin_bounds not in ("chord", "squared"):
+            raise ValueError(f"margin_bounds={self.margin_bounds!r}; expected 'chord' or 'squared'")
+        if self.triplet_mining not in ("table", "semi-hard"):
+            raise ValueError(f"triplet_mining={self.triplet_mining!r}; expected 'table' or 'semi-hard'")
         for name in ("iters_per_round", "max_rounds", "batch_size", "cluster_size", "knn_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -148,11 +157,14 @@ def make_predictor(net, cfg: TrainConfig, train_features, train_labels):
 
 def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConfig,
           progress: bool = True, desc: str = "", checkpoint: Optional[Path] = None,
-          initial_features=None) -> TrainResult:
+          initial_features=None, groups=None, curve_iters=(), on_curve=None) -> TrainResult:
     """Train ``net`` in place by ``cfg``; returns the best-on-validation state and its history.
 
     ``initial_features`` (N, d): prior features for the first round's clusters / quintuplets or
     nearest negatives (the edge task's hand-crafted features) instead of the network's embeddings.
+    ``groups`` (N,): source-image ids (augmented copies share one); no quintuplet member comes
+    from its anchor's group. ``on_curve(iteration, net)`` is called after each global iteration
+    listed in ``curve_iters`` (a budget curve from one run; it must leave the net as it found it).
     """
     if train_set.labels.ndim != 1:
         raise ValueError("training.train handles single-label data; labels must be (N,)")
@@ -164,11 +176,14 @@ def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConf
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
     labels = train_set.labels.astype(np.int64)
-    state = _RunState(result=TrainResult(net=net, config=cfg))
+    state = RunState(result=TrainResult(net=net, config=cfg))
     if checkpoint is not None:
         state.load(checkpoint, cfg, net, opt)
-    bounds = losses.margin_upper_bounds(np.bincount(labels), cfg.cluster_size, cfg.sphere_fraction) \
+    bounds = losses.margin_upper_bounds(np.bincount(labels), cfg.cluster_size, cfg.sphere_fraction,
+                                        squared=cfg.margin_bounds == "squared", cap_half=cfg.cap_g2) \
         if len(np.unique(labels)) > 1 else None
+    curve_iters, done_iters, first_plan = set(int(i) for i in curve_iters), cfg.iters_per_round * state.next_round, None
+    per_step = 5 if cfg.loss == "triplet" and cfg.triplet_mining == "semi-hard" else 1
     if state.features is not None or cfg.loss == "softmax":
         features = state.features
     elif initial_features is not None:
@@ -178,9 +193,15 @@ def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConf
 
     for rnd in range(state.next_round, cfg.max_rounds):
         t0 = time.perf_counter()
-        plan = _plan_round(cfg, features, labels, rnd)
+        if first_plan is not None and not cfg.recluster:
+            plan = {**first_plan, "progress": rnd / cfg.max_rounds, "cluster_seconds": 0.0, "mining_seconds": 0.0}
+        else:
+            plan = _plan_round(cfg, features, labels, rnd, groups)
+            first_plan = plan
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * cfg.lr_decay ** rnd
         t_mined = time.perf_counter()
-        sampler = sampling.BatchSampler(labels, cfg.batch_size, cfg.resample, seed=cfg.seed + 1000 * rnd)
+        sampler = sampling.BatchSampler(labels, cfg.batch_size * per_step, cfg.resample, seed=cfg.seed + 1000 * rnd)
         step = _STEPS[cfg.loss]
         losses_seen, n_images = [], 0
         net.train()
@@ -200,6 +221,9 @@ def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConf
             n_images += imgs
             if progress and it % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses_seen[-20:]):.4f}")
+            done_iters += 1
+            if done_iters in curve_iters and on_curve is not None:
+                on_curve(done_iters, net)
         train_s = time.perf_counter() - t_train
         t_eval = time.perf_counter()
         features = embed(net, train_set, cfg.eval_batch_size) if cfg.loss != "softmax" else None
@@ -220,7 +244,7 @@ def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConf
     return state.finish(net, train_set)
 
 
-def _plan_round(cfg: TrainConfig, features, labels, rnd: int) -> dict:
+def _plan_round(cfg: TrainConfig, features, labels, rnd: int, groups=None) -> dict:
     """Per-round offline tables: clusters + quintuplets (LMLE) or nearest negatives (triplet); for
     softmax methods the fraction of training done (deferred re-weighting)."""
     plan = {"progress": rnd / cfg.max_rounds}
@@ -230,10 +254,10 @@ def _plan_round(cfg: TrainConfig, features, labels, rnd: int) -> dict:
         plan["cluster_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         plan["table"] = mining.build_quintuplets(features, labels, clusters.assignments,
-                                                 cfg.subset_fraction, seed=cfg.seed + rnd)
+                                                 cfg.subset_fraction, seed=cfg.seed + rnd, groups=groups)
         plan["mining_seconds"] = time.perf_counter() - t
         plan["n_clusters"] = clusters.n_clusters
-    elif cfg.loss == "triplet":
+    elif cfg.loss == "triplet" and cfg.triplet_mining == "table":
         t = time.perf_counter()
         plan["negatives"] = mining.nearest_other_class(features, labels, cfg.subset_fraction,
                                                        seed=cfg.seed + rnd)
@@ -272,6 +296,10 @@ def _quintuplet_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng
 
 
 def _triplet_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
+    if cfg.triplet_mining == "semi-hard":  # the batch is 5 x batch_size images; triplets mined inside it
+        emb = net(_layout(data.batch(anchors))).float()
+        target = torch.as_tensor(labels[anchors], device=emb.device)
+        return losses.semihard_triplet_loss(emb, target, cfg.margin_scale * bounds.g3, _to(weights, emb)), len(anchors)
     positives = plan["members"].draw(labels[anchors], rng)
     negatives = plan["negatives"][anchors]
     valid = negatives >= 0
@@ -283,71 +311,6 @@ def _triplet_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
 
 
 _STEPS = {"softmax": _softmax_step, "quintuplet": _quintuplet_step, "triplet": _triplet_step}
-
-
-class _RunState:
-    """Best-on-validation bookkeeping, early stopping and checkpoint/resume."""
-
-    def __init__(self, result: TrainResult):
-        self.result = result
-        self.best_score, self.best_state, self.best_features, self.best_predictor = -1.0, None, None, None
-        self.bad_rounds, self.next_round, self.features = 0, 0, None
-
-    def record(self, log: RoundLog, net, features, predictor) -> bool:
-        self.result.history.append(log)
-        self.next_round = log.round
-        if log.val_balanced_accuracy > self.best_score:
-            self.best_score, self.bad_rounds = log.val_balanced_accuracy, 0
-            self.best_state = copy.deepcopy(net.state_dict())
-            self.best_features, self.best_predictor = features, predictor
-            self.result.best_round = log.round
-        else:
-            self.bad_rounds += 1
-        self.features = features
-        return self.bad_rounds >= self.result.config.patience
-
-    def finish(self, net, train_set: ImageSet) -> TrainResult:
-        cfg = self.result.config
-        if self.best_state is not None:
-            net.load_state_dict(self.best_state)
-        if self.best_features is None and cfg.loss != "softmax":  # resumed: recompute for the best net
-            self.best_features = embed(net, train_set, cfg.eval_batch_size)
-        self.result.train_features = self.best_features
-        self.result.predictor = self.best_predictor or make_predictor(
-            net, cfg, self.best_features, train_set.labels.astype(np.int64))
-        return self.result
-
-    def save(self, path: Path, cfg, net, opt, features):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save({"config": dataclasses.asdict(cfg), "net": net.state_dict(), "opt": opt.state_dict(),
-                    "history": [dataclasses.asdict(h) for h in self.result.history],
-                    "best_score": self.best_score, "best_state": self.best_state,
-                    "best_round": self.result.best_round, "bad_rounds": self.bad_rounds,
-                    "features": None if features is None else features.cpu()}, tmp)
-        tmp.replace(path)
-
-    def load(self, path: Path, cfg, net, opt):
-        path = Path(path)
-        if not path.exists():
-            return
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        if ckpt["config"] != dataclasses.asdict(cfg):
-            raise ValueError(f"checkpoint {path} was written with a different TrainConfig; "
-                             f"delete it or use another checkpoint path")
-        net.load_state_dict(ckpt["net"])
-        opt.load_state_dict(ckpt["opt"])
-        self.result.history = [RoundLog(**h) for h in ckpt["history"]]
-        self.best_score, self.best_state = ckpt["best_score"], ckpt["best_state"]
-        self.result.best_round, self.bad_rounds = ckpt["best_round"], ckpt["bad_rounds"]
-        self.next_round = len(self.result.history)
-        device = next(net.parameters()).device
-        self.features = None if ckpt["features"] is None else ckpt["features"].to(device)
-        if self.best_state is not None and self.result.best_round == self.next_round:
-            self.best_features = self.features
-        if self.bad_rounds >= cfg.patience:
-            self.next_round = cfg.max_rounds  # it had already stopped
 
 
 def _costs(cfg: TrainConfig, batch_labels: np.ndarray) -> np.ndarray:

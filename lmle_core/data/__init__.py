@@ -14,12 +14,13 @@ Modules (one concept each):
 * ``download``: ``python -m lmle_core.data.download <name> --root DIR``.
 """
 
-from .augment import augment_digits
+from .augment import augment_composited, augment_digits
 from .availability import DATASET_NAMES, DatasetStatus, check_all, check_dataset
 from .bsds import BSDSImage, bsds500_ids, load_bsds500, load_bsds500_images, read_ground_truth
 from .celeba import CROP_BOX, CelebA, load_celeba, read_attributes, read_identities, read_partition
 from .errors import CorruptFileError, DatasetMissingError, download_command
-from .imbalance import class_counts, gaussian_keep_fractions, imbalance_table, remove_gaussian_like
+from .imbalance import (class_counts, gaussian_keep_fractions, imbalance_table, remove_gaussian_like,
+                        steep_keep_fractions)
 from .mnist import load_mnist, read_idx
 from .mnist_rot_back import (
     Provenance,
@@ -60,7 +61,9 @@ __all__ = [
     "load_mnist_rot_back_image",
     "gaussian_keep_fractions",
     "remove_gaussian_like",
+    "steep_keep_fractions",
     "class_counts",
     "imbalance_table",
+    "augment_composited",
     "augment_digits",
 ]

@@ -31,10 +31,11 @@ def inverse_matrices(angles, scales=None, mirror=None) -> np.ndarray:
     return inv
 
 
-def warp(images: np.ndarray, inverse: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+def warp(images: np.ndarray, inverse: np.ndarray, batch_size: int = 8192, padding: str = "zeros") -> np.ndarray:
     """Warp (N, H, W) images (uint8 0..255 or float) by per-image output->input
     2x2 pixel maps about the centre. Returns float32 (N, H, W) in the input's
-    value scale (uint8 input gives 0..255 floats)."""
+    value scale (uint8 input gives 0..255 floats). ``padding``: what fills the
+    area the source does not cover, grid_sample's "zeros", "border" or "reflection"."""
     import torch
     import torch.nn.functional as F
 
@@ -52,7 +53,7 @@ def warp(images: np.ndarray, inverse: np.ndarray, batch_size: int = 8192) -> np.
             x = torch.from_numpy(np.ascontiguousarray(images[s:e], dtype=np.float32)).unsqueeze(1)
             t = torch.from_numpy(theta[s:e])
             grid = F.affine_grid(t, [e - s, 1, h, w], align_corners=False)
-            y = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            y = F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
             out[s:e] = y[:, 0].numpy()
     return out
 

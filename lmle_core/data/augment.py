@@ -13,7 +13,13 @@ Ranges chosen here (the paper gives none):
   uncovered border is 0).
 
 The warp is bilinear (torch ``affine_grid`` / ``grid_sample`` in batches).
-Backgrounds are warped with the digit; corners uncovered by a rotation are 0.
+:func:`augment_digits` warps the whole image: with ``padding="zeros"`` (as first
+implemented) the background is warped with the digit and the corners uncovered
+by a rotation are 0, an artefact no test image has; ``padding="reflection"``
+fills them by reflection (for the official .amat images, whose digit and
+background cannot be separated). :func:`augment_composited` (regenerated data)
+warps the bare MNIST digit (black outside, so zero padding is exact) and then
+composites it over a fresh background patch, as the dataset itself was made.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 
 from ._affine import inverse_matrices, to_uint8, warp
 
-__all__ = ["augment_digits"]
+__all__ = ["augment_composited", "augment_digits"]
 
 
 def augment_digits(
@@ -36,8 +42,9 @@ def augment_digits(
     scale_range: Tuple[float, float] = (0.9, 1.1),
     mirror: bool = True,
     batch_size: int = 8192,
+    padding: str = "zeros",
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Augment uint8 (N, H, W) images ``factor`` times.
+    """Augment uint8 (N, H, W) images ``factor`` times (``padding``: see the module docstring).
 
     Returns ``(images uint8 (N*factor, H, W), labels (N*factor,), source_index
     (N*factor,))`` laid out copy-major: rows ``k*N .. k*N + N - 1`` are copy
@@ -45,6 +52,67 @@ def augment_digits(
     copies 1.. are random rotations (``max_rotation`` degrees), mirrorings and
     rescalings (``scale_range``). Deterministic from ``seed``.
     """
+    images, labels = _check(images, labels, factor, scale_range)
+    n = len(images)
+    source_index = np.tile(np.arange(n, dtype=np.int64), factor)
+    out = np.empty((n * factor,) + images.shape[1:], np.uint8)
+    out[:n] = images
+    if factor > 1 and n:
+        inv = _random_maps(n * (factor - 1), seed, max_rotation, scale_range, mirror)
+        src = source_index[n:]
+        out[n:] = to_uint8(warp(images[src], inv, batch_size=batch_size, padding=padding))
+    return out, labels[source_index], source_index
+
+
+def augment_composited(
+    composites: np.ndarray,
+    digits: np.ndarray,
+    labels,
+    backgrounds,
+    factor: int = 10,
+    seed: int = 0,
+    max_rotation: float = 180.0,
+    scale_range: Tuple[float, float] = (0.9, 1.1),
+    mirror: bool = True,
+    batch_size: int = 8192,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Augment regenerated MNIST-rot-back-image digits ``factor`` times, digit first.
+
+    ``composites`` (N, 28, 28) uint8: the dataset's images (copy 0, unchanged); ``digits`` (N, 28, 28)
+    uint8: the bare MNIST digit each was made from; ``backgrounds``: the grayscale background images.
+    Copies 1.. rotate (any angle up to ``max_rotation``), rescale and mirror the bare digit, then take
+    max(digit, a fresh random background patch), the dataset's own compositing rule. Same layout as
+    :func:`augment_digits`.
+    """
+    from .rot_back_regen import MIN_PATCH_STD, _as_gray_uint8, _sample_patches
+
+    composites, labels = _check(composites, labels, factor, scale_range)
+    digits = np.asarray(digits)
+    if digits.shape != composites.shape or digits.dtype != np.uint8:
+        raise ValueError(f"digits must be uint8 {composites.shape}, got {digits.dtype} {digits.shape}")
+    n = len(composites)
+    source_index = np.tile(np.arange(n, dtype=np.int64), factor)
+    out = np.empty((n * factor,) + composites.shape[1:], np.uint8)
+    out[:n] = composites
+    if factor > 1 and n:
+        m = n * (factor - 1)
+        inv = _random_maps(m, seed, max_rotation, scale_range, mirror)
+        warped = to_uint8(warp(digits[source_index[n:]], inv, batch_size=batch_size))
+        gray = [_as_gray_uint8(b, i) for i, b in enumerate(backgrounds)]
+        _, _, patches = _sample_patches(np.random.default_rng([seed, 1]), gray, m, MIN_PATCH_STD)
+        out[n:] = np.maximum(warped, patches)
+    return out, labels[source_index], source_index
+
+
+def _random_maps(m: int, seed: int, max_rotation: float, scale_range, mirror: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    angles = np.deg2rad(rng.uniform(-max_rotation, max_rotation, m))
+    scales = rng.uniform(float(scale_range[0]), float(scale_range[1]), m)
+    flips = rng.random(m) < 0.5 if mirror else np.zeros(m, bool)
+    return inverse_matrices(angles, scales, flips)
+
+
+def _check(images, labels, factor, scale_range):
     images = np.asarray(images)
     labels = np.asarray(labels)
     if images.ndim != 3:
@@ -58,19 +126,4 @@ def augment_digits(
         raise ValueError(f"scale_range must be 0 < low <= high, got {scale_range}")
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8, got {images.dtype}")
-    n = len(images)
-    source_index = np.tile(np.arange(n, dtype=np.int64), factor)
-    out = np.empty((n * factor,) + images.shape[1:], np.uint8)
-    out[:n] = images
-    if factor > 1 and n:
-        m = n * (factor - 1)
-        rng = np.random.default_rng(seed)
-        angles = np.deg2rad(rng.uniform(-max_rotation, max_rotation, m))
-        scales = rng.uniform(lo, hi, m)
-        flips = rng.random(m) < 0.5 if mirror else np.zeros(m, bool)
-        src = source_index[n:]
-        for s in range(0, m, batch_size):
-            e = min(m, s + batch_size)
-            inv = inverse_matrices(angles[s:e], scales[s:e], flips[s:e])
-            out[n + s : n + e] = to_uint8(warp(images[src[s:e]], inv, batch_size=batch_size))
-    return out, labels[source_index], source_index
+    return images, labels

@@ -21,6 +21,12 @@ removed overall. With C = 10 and sigma = 2 (default):
 (alpha = 0.397 and 0.793; the largest removal this profile allows is
 mean(1 - g) / max(1 - g) = 54.8 %). On 1,200 training digits per class,
 40 % removal keeps 324 / 454 / 684 / 967 / 1171 / 1171 / 967 / 684 / 454 / 324.
+
+That profile is mild: largest-to-smallest class ratio 1.55 at 20 % and 3.6 at 40 %.
+:func:`steep_keep_fractions` gives a steeper one with a chosen ratio (e.g. 10:1 at 40 %):
+keep_c = min(1, exp(beta (d_max^2 - d_c^2)) / ratio), d_c = |c - (C - 1) / 2|, beta
+found by bisection so that mean(keep_c) = 1 - removal; the end classes keep 1 / ratio
+of the middle ones.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["gaussian_keep_fractions", "remove_gaussian_like", "class_counts", "imbalance_table"]
+__all__ = ["steep_keep_fractions", "gaussian_keep_fractions", "remove_gaussian_like", "class_counts", "imbalance_table"]
 
 
 def gaussian_keep_fractions(n_classes: int = 10, removal: float = 0.4, sigma: float = 2.0) -> np.ndarray:
@@ -61,6 +67,34 @@ def gaussian_keep_fractions(n_classes: int = 10, removal: float = 0.4, sigma: fl
     return 1.0 - np.minimum(q, 1.0)
 
 
+def steep_keep_fractions(n_classes: int = 10, removal: float = 0.4, max_ratio: float = 10.0) -> np.ndarray:
+    """Per-class fraction KEPT with largest:smallest = ``max_ratio`` (see the module docstring)."""
+    if not 0.0 < removal < 1.0:
+        raise ValueError(f"removal must be a fraction in (0, 1), got {removal}")
+    if max_ratio <= 1:
+        raise ValueError(f"max_ratio must be > 1, got {max_ratio}")
+    d2 = (np.arange(n_classes, dtype=np.float64) - (n_classes - 1) / 2.0) ** 2
+    lift = d2.max() - d2
+
+    def keep(beta):
+        return np.minimum(1.0, np.exp(beta * lift) / max_ratio)
+
+    target = 1.0 - removal
+    lo, hi = 0.0, 1.0
+    while keep(hi).mean() < target and hi < 1e6:
+        hi *= 2
+    if not keep(lo).mean() <= target <= keep(hi).mean() + 1e-12:
+        raise ValueError(f"no profile with ratio {max_ratio} removes {removal:.0%} of {n_classes} classes: "
+                         f"possible removals {1 - keep(hi).mean():.3f} .. {1 - 1 / max_ratio:.3f}")
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if keep(mid).mean() < target else (lo, mid)
+    out = keep(hi)
+    if out.max() / out.min() < max_ratio - 1e-6:
+        raise ValueError(f"removal {removal} too large for ratio {max_ratio}: the middle classes lose data too")
+    return out
+
+
 def class_counts(labels, n_classes: int) -> np.ndarray:
     """Number of samples per class, int64 (n_classes,)."""
     labels = np.asarray(labels).astype(np.int64).ravel()
@@ -70,19 +104,22 @@ def class_counts(labels, n_classes: int) -> np.ndarray:
 
 
 def remove_gaussian_like(
-    labels, removal: float, seed: int = 0, sigma: float = 2.0, n_classes: Optional[int] = None
+    labels, removal: float, seed: int = 0, sigma: float = 2.0, n_classes: Optional[int] = None,
+    max_ratio: Optional[float] = None,
 ) -> np.ndarray:
     """Sorted indices of the samples KEPT: class c keeps round(keep_c * n_c)
     randomly chosen samples (``keep_c`` from :func:`gaussian_keep_fractions`,
     rounding half up), so with equal class sizes the removed share equals
     ``removal`` up to one sample per class. ``removal=0`` keeps everything.
     Deterministic from ``seed``; ``n_classes`` defaults to max(label) + 1.
+    ``max_ratio``: use :func:`steep_keep_fractions` with that largest:smallest ratio instead.
     """
     labels = np.asarray(labels).astype(np.int64).ravel()
     if labels.size == 0:
         return np.zeros(0, np.int64)
     C = int(labels.max()) + 1 if n_classes is None else int(n_classes)
-    keep = gaussian_keep_fractions(C, removal, sigma)
+    keep = gaussian_keep_fractions(C, removal, sigma) if not max_ratio or removal == 0 else \
+        steep_keep_fractions(C, removal, max_ratio)
     counts = class_counts(labels, C)
     rng = np.random.default_rng(seed)
     kept = []

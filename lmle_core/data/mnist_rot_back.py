@@ -45,6 +45,7 @@ __all__ = [
     "regenerate_rot_back_image",
     "load_mnist_rot_back_image",
     "rot_back_official_files",
+    "rot_back_sources",
 ]
 
 AMAT_DIR = "mnist_rotation_back_image"
@@ -270,3 +271,19 @@ def load_mnist_rot_back_image(
     if entry is not None:
         _save(entry, data, key)
     return data
+
+
+def rot_back_sources(data: RotBackImage, data_root=None):
+    """(bare MNIST digits (N_train, 28, 28) uint8 of ``data``'s train images, background images) of
+    REGENERATED data, read from the same files (for digit-first augmentation); None for official data."""
+    from .bsds import load_bsds500_images
+    from .mnist import load_mnist
+
+    if data.train_provenance is None:
+        return None
+    root = resolve_data_root(data_root)
+    tr_x, _ = load_mnist(root, "train")
+    te_x, _ = load_mnist(root, "test")
+    pool = np.concatenate([tr_x, te_x])
+    backgrounds = load_bsds500_images(root, "train", ids=data.background_ids, grayscale=True)
+    return pool[data.train_provenance.mnist_index], [backgrounds[i] for i in data.background_ids]

@@ -5,6 +5,7 @@
 - ``crl`` (with ``crl_mining``): the Class Rectification Loss (Dong, Gong & Zhu, ICCV 2017 /
   TPAMI 2018): batch-wise minority profiling, class- and instance-level hard mining, the relative,
   absolute and distribution forms, and the imbalance-tied weight alpha;
+- ``semihard``: the FaceNet triplet baseline with semi-hard negatives mined in the batch;
 - ``modern``: focal, class-balanced, LDAM-DRW, logit adjustment, balanced softmax and
   positive-weighted sigmoid cross-entropy, multi-class and per binary attribute.
 """
@@ -13,6 +14,7 @@ from .crl import (CRLDetails, HardExamples, batch_class_counts, crl_alpha, crl_l
                   minority_classes, multilabel_crl_loss, similarity_histogram)
 from .lmle import (MarginBounds, cost_sensitive_cross_entropy, margin_upper_bounds, quintuplet_term_mask,
                    squared_distance, triple_header_hinge, triplet_hinge)
+from .semihard import semihard_triplet_loss, semihard_triplets
 from .modern import (balanced_softmax_cross_entropy, binary_balanced_softmax_loss, binary_class_counts,
                      binary_ldam_loss, binary_logit_adjusted_loss, binary_posthoc_logit_adjustment,
                      class_balanced_weights, class_prior, class_weighted_cross_entropy,
@@ -23,7 +25,7 @@ from .modern import (balanced_softmax_cross_entropy, binary_balanced_softmax_los
 __all__ = [
     # LMLE (lmle)
     "MarginBounds", "cost_sensitive_cross_entropy", "margin_upper_bounds", "quintuplet_term_mask",
-    "squared_distance", "triple_header_hinge", "triplet_hinge",
+    "squared_distance", "triple_header_hinge", "triplet_hinge", "semihard_triplet_loss", "semihard_triplets",
     # CRL (crl, crl_mining)
     "CRLDetails", "HardExamples", "batch_class_counts", "crl_alpha", "crl_loss", "crl_objective",
     "histogram_loss", "imbalance_measure", "mine_class_level", "mine_instance_level", "minority_anchors",

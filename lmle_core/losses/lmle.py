@@ -84,19 +84,32 @@ class MarginBounds:
 
 
 def margin_upper_bounds(class_sizes: Sequence[int], cluster_size: int = 200,
-                        sphere_fraction: float = 1.0) -> MarginBounds:
+                        sphere_fraction: float = 1.0, squared: bool = False,
+                        cap_half: bool = False) -> MarginBounds:
     """Geometric upper bounds of g1, g2, g3 for L = sum(class_sizes) samples on a
-    proportion ``sphere_fraction`` (the paper's s) of the unit hypersphere."""
+    proportion ``sphere_fraction`` (the paper's s) of the unit hypersphere.
+
+    The paper writes the bounds as chord lengths 2 sin(angle) and applies them to SQUARED
+    distances (the default here, as written); ``squared=True`` squares them so that bound and
+    distance have the same units (a choice the paper leaves open). ``cap_half`` caps the g2 angle
+    at pi / 2: past it (a class holding more than half the sphere, e.g. the majority side of a
+    binary attribute) 2 sin(angle) would shrink again although the class spreads further.
+    """
     sizes = np.asarray(class_sizes, dtype=np.float64)
     if sizes.ndim != 1 or len(sizes) < 2 or (sizes < 0).any():
         raise ValueError(f"class_sizes must list >= 2 non-negative sizes, got {class_sizes}")
     if not 0 < sphere_fraction <= 1:
         raise ValueError(f"sphere_fraction must be in (0, 1], got {sphere_fraction}")
     total, s, l = sizes.sum(), sphere_fraction, float(cluster_size)
-    g1 = 2 * math.sin(math.pi * s * l / total)
-    g2 = 2 * np.sin(np.pi * s * np.clip(sizes - l, 0, None) / total)
-    g3 = 2 * math.sin(math.pi / len(sizes))
-    return MarginBounds(g1=g1, g2=g2, g3=g3)
+    g1_angle = math.pi * s * l / total
+    g2_angle = np.pi * s * np.clip(sizes - l, 0, None) / total
+    if cap_half:
+        g1_angle, g2_angle = min(g1_angle, math.pi / 2), np.minimum(g2_angle, np.pi / 2)
+    bounds = np.array([2 * math.sin(g1_angle), 0.0, 2 * math.sin(math.pi / len(sizes))])
+    g2 = 2 * np.sin(g2_angle)
+    if squared:
+        bounds, g2 = bounds ** 2, g2 ** 2
+    return MarginBounds(g1=float(bounds[0]), g2=g2, g3=float(bounds[2]))
 
 
 def triplet_hinge(anchor, positive, negative, margin: float, weights=None, valid=None) -> torch.Tensor:

@@ -1,0 +1,39 @@
+"""The FaceNet triplet baseline (Schroff et al. 2015): semi-hard negatives mined in the batch.
+
+For every anchor-positive pair of a mini-batch, a negative n with
+D(a, p) < D(a, n) < D(a, p) + margin (farther than the positive, but inside the margin),
+D the squared Euclidean distance on the embeddings; every such triplet is kept, as
+pytorch-metric-learning's ``TripletMarginMiner(type_of_triplets="semihard")`` keeps them (the tests
+check that both mine the same triplets; ours needs nothing beyond torch, e.g. on a bare GPU host).
+The loss is our ``triplet_hinge`` over the mined triplets, each weighted by its anchor's cost.
+"""
+from __future__ import annotations
+
+import torch
+
+from .lmle import triplet_hinge
+
+
+@torch.no_grad()
+def semihard_triplets(embeddings: torch.Tensor, labels: torch.Tensor, margin: float):
+    """(anchor, positive, negative) index tensors of the semi-hard triplets of a batch:
+    0 < D(a, n) - D(a, p) <= margin, a != p of one class, n of another."""
+    x = embeddings.detach().float()
+    dist = torch.cdist(x, x).pow(2)
+    same = labels[:, None] == labels[None, :]
+    positive = same & ~torch.eye(len(labels), dtype=torch.bool, device=x.device)
+    gap = dist[:, None, :] - dist[:, :, None]          # [a, p, n] = D(a, n) - D(a, p)
+    keep = positive[:, :, None] & ~same[:, None, :] & (gap > 0) & (gap <= margin)
+    a, p, n = keep.nonzero(as_tuple=True)
+    return a, p, n
+
+
+def semihard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
+                          weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean triplet hinge over the batch's semi-hard triplets (weights: per batch image, taken at
+    the anchor); zero (with a gradient path) when the batch has none."""
+    a, p, n = semihard_triplets(embeddings, labels, margin)
+    if len(a) == 0:
+        return embeddings.sum() * 0.0
+    w = None if weights is None else weights[a]
+    return triplet_hinge(embeddings[a], embeddings[p], embeddings[n], margin, weights=w)
