@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ def _run(args) -> int:
     t0 = time.perf_counter()
     data = tasks.prepare_mnist_rot_back(args.data_root, removal_percent=args.removal, n_train=args.n_train or None,
                                         n_test=args.n_test or None, augment_factor=args.augment, seed=0, device=dev,
-                                        progress=False, augmentation="clean")
+                                        progress=False, augmentation=args.augmentation, mirror=not args.no_mirror)
     data_s = time.perf_counter() - t0
     rounds_iters = [budget.iters_per_round * (r + 1) for r in range(budget.max_rounds)]
     curve_iters = sorted({i for i in args.curve if i < rounds_iters[-1]} | set(rounds_iters))
@@ -62,8 +63,8 @@ def _run(args) -> int:
     for job in args.jobs:
         method = FULL_METHOD if job in CONTROLS else job
         t = time.perf_counter()
-        if method not in searched and experiments.get_method(method).loss == "softmax":
-            searched[method] = (budget.margin_scale, [])
+        if method not in searched and (experiments.get_method(method).loss == "softmax" or args.scale):
+            searched[method] = (args.scale or budget.margin_scale, [])
         if method not in searched:
             search_budget = dataclasses.replace(budget, iters_per_round=args.search_iters, max_rounds=1)
             best, table, _ = experiments.search_margin(method, data, search_budget, args.scales, progress=False)
@@ -75,7 +76,7 @@ def _run(args) -> int:
         r = experiments.run_method(method, data, run_budget, progress=False,
                                    curve_iters=[i for i in curve_iters if i <= run_budget.iters_per_round *
                                                 run_budget.max_rounds])
-        record = {"job": job, "method": method, "margin_scale": scale, "margin_search": search_rows,
+        record = {"job": job + args.tag, "method": method, "margin_scale": scale, "margin_search": search_rows,
                   "search_iters": args.search_iters, "balanced_accuracy": 100 * r.balanced_accuracy,
                   "val_balanced_accuracy": 100 * r.val_balanced_accuracy, "iterations": r.iterations,
                   "history": r.history, "curve": r.curve, "train_seconds": r.train_seconds,
@@ -83,7 +84,7 @@ def _run(args) -> int:
                   "job_seconds": time.perf_counter() - t, "data_seconds": data_s, "classifier": r.classifier,
                   "budget": dataclasses.asdict(run_budget), "data": {**data.counts(), **data.description},
                   "hardware": hardware_summary(), "device": str(dev)}
-        (out / f"{job.replace(':', '_').replace('+', '_')}.json").write_text(json.dumps(record, indent=1, default=float))
+        (out / (re.sub(r"[^A-Za-z0-9_-]+", "_", job + args.tag).strip("_") + ".json")).write_text(json.dumps(record, indent=1, default=float))
         print(f"{job:28s} scale {scale:g}: {record['balanced_accuracy']:.2f}% ({r.iterations} it, "
               f"{record['job_seconds']:.0f} s)", flush=True)
     return 0
@@ -106,7 +107,7 @@ def paper_stop(record: dict) -> dict:
 def _report(args) -> int:
     import pandas as pd
 
-    from lmle_core.study import StudyReport, paper_table
+    from lmle_core.study import StudyReport, paper_table, plots
 
     records = [json.loads(p.read_text()) for d in args.jobs_dir for p in sorted(Path(d).glob("*.json"))]
     if not records:
@@ -127,7 +128,7 @@ def _report(args) -> int:
                   for c in r["curve"]]
         curve += [{"method": r["job"], "iteration": sum(h["iterations"] for h in r["history"][:i + 1]),
                    "validation_balanced_accuracy": 100 * h["val_balanced_accuracy"]} for i, h in enumerate(r["history"])]
-        if r["job"] not in CONTROLS:
+        if r["job"] not in CONTROLS and r["margin_search"]:
             search += [{**s, "search iterations": r["search_iters"]} for s in r["margin_search"]]
         hw = r["hardware"]
     table = pd.DataFrame(rows)
@@ -139,6 +140,11 @@ def _report(args) -> int:
     c = pd.DataFrame(curve)
     report.table("budget_curve", c.groupby(["method", "iteration"], sort=False).first().reset_index(), float_format=".2f",
                  caption="Test (and, at round ends, validation) balanced accuracy (%) along each run.")
+    tests = c.dropna(subset=["test_balanced_accuracy"])
+    report.figure("budget_curve", plots.semilogx(
+        {m: (g.iteration.tolist(), g.test_balanced_accuracy.tolist()) for m, g in tests.groupby("method", sort=False)},
+        "iterations after the prior", "test balanced accuracy (%)", "40 % removed, the paper's budget"),
+        caption="Test balanced accuracy along each run (round ends at 5,000, 10,000, 15,000, 20,000 iterations).")
     if search:
         report.table("margin_search", pd.DataFrame(search), float_format=".2f",
                      caption="Margin search: one round per scale; the validation best (`chosen`) trains the full run.")
@@ -169,6 +175,10 @@ def main(argv=None) -> int:
     run.add_argument("--scales", type=lambda s: [float(x) for x in s.split(",")], default=[1.0, 0.5, 0.25, 0.1])
     run.add_argument("--search-iters", type=int, default=2000)
     run.add_argument("--control-rounds", type=int, default=2)
+    run.add_argument("--augmentation", default="clean", help="tasks.AUGMENTATIONS key")
+    run.add_argument("--no-mirror", action="store_true", help="augment without mirroring")
+    run.add_argument("--scale", type=float, default=0.0, help="a fixed margin scale (no search)")
+    run.add_argument("--tag", default="", help="appended to the job names (variants of one method)")
     run.add_argument("--curve", type=lambda s: [int(x) for x in s.split(",")], default=[500, 2000])
     rep = sub.add_parser("report", help="the StudyReport of the job files")
     rep.add_argument("--jobs-dir", nargs="+", required=True)
