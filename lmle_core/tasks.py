@@ -125,14 +125,14 @@ def prepare_digits(removal_percent: float = 40.0, test_fraction: float = 0.3, va
     images = np.clip(digits.images * (255.0 / 16.0), 0, 255).astype(np.uint8)
     labels = digits.target.astype(np.int64)
     rest, test_idx = stratified_split(labels, test_fraction, seed)
-    (xt, yt, _), (xv, yv), kept = _imbalanced_split(images[rest], labels[rest], removal_percent,
-                                                    val_fraction, augment_factor, seed)
+    (xt, yt, groups), (xv, yv), kept = _imbalanced_split(images[rest], labels[rest], removal_percent,
+                                                         val_fraction, augment_factor, seed)
     train = ImageSet.from_numpy(xt, yt, device=device, name="train")
     stats = dict(mean=train.mean, std=train.std, device=device)
     return PreparedData(
         name=f"sklearn-digits-remove{removal_percent:g}", net="digits8", n_classes=10, train=train,
         val=ImageSet.from_numpy(xv, yv, name="val", **stats),
-        test=ImageSet.from_numpy(images[test_idx], labels[test_idx], name="test", **stats),
+        test=ImageSet.from_numpy(images[test_idx], labels[test_idx], name="test", **stats), train_groups=groups,
         description={"dataset": "scikit-learn digits (8x8)",
                      "originals": f"{len(rest)} train+valid digits, {kept} after removing {removal_percent:g}%",
                      "augmentation": f"x{augment_factor}" if augment_factor > 1 else "none"})

@@ -66,3 +66,19 @@ def test_table():
     assert t.loc["0% removed", "total"] == 12000
     assert t.loc["40% removed", "total"] == 7200
     assert t.loc["40% removed", "0"] == 324
+
+
+def test_steep_profile_has_the_ratio_and_the_removed_share():
+    from lmle_core.data import steep_keep_fractions
+
+    keep = steep_keep_fractions(10, 0.4, 10.0)
+    assert keep.mean() == pytest.approx(0.6, abs=1e-9)
+    assert keep.max() / keep.min() == pytest.approx(10.0, rel=1e-6)
+    assert keep.max() == pytest.approx(1.0) and np.allclose(keep, keep[::-1])  # symmetric, middle kept whole
+    assert (np.diff(keep[:5]) >= 0).all()
+    labels = np.repeat(np.arange(10), 1000)
+    kept = remove_gaussian_like(labels, 0.4, max_ratio=10.0)
+    counts = np.bincount(labels[kept], minlength=10)
+    assert counts.max() / counts.min() == pytest.approx(10.0, rel=0.01) and abs(len(kept) - 6000) <= 10
+    with pytest.raises(ValueError, match="ratio"):
+        steep_keep_fractions(10, 0.95, 10.0)

@@ -75,3 +75,48 @@ def test_rot_back_image(real_root):
         assert not set(d.train_provenance.mnist_index) & set(d.test_provenance.mnist_index)
         assert d.train_provenance.mnist_index.max() < 60000
 
+
+
+def _black_corner_share(images: np.ndarray) -> float:
+    """Share of images with a fully black 3x3 block in one of their four corners."""
+    c = np.stack([images[:, :3, :3], images[:, :3, -3:], images[:, -3:, :3], images[:, -3:, -3:]], 1)
+    return float((c.reshape(len(images), 4, -1).max(-1) == 0).any(1).mean())
+
+
+def test_clean_augmentation_has_no_black_corners_that_test_digits_lack(real_root):
+    st = D.check_dataset("mnist_rot_back_image", real_root)
+    if not (st.available or st.can_regenerate):
+        pytest.skip("neither the official .amat files nor MNIST + BSDS500 are under LMLE_DATA_ROOT")
+    from lmle_core import tasks
+
+    kw = dict(removal_percent=40, n_train=1500, n_test=2000, augment_factor=4, progress=False)
+    clean = tasks.prepare_mnist_rot_back(real_root, augmentation="clean", **kw)
+    padded = tasks.prepare_mnist_rot_back(real_root, augmentation="zero-padded", **kw)
+    test = clean.test.images[:, 0].numpy()
+    n = int((clean.train_groups == clean.train_groups[0]).sum())  # copies per digit
+    copies = clean.train.images[len(clean.train) // n:, 0].numpy()   # the augmented copies (copy 0 is the original)
+    assert _black_corner_share(test) <= 0.01
+    assert _black_corner_share(padded.train.images[len(padded.train) // n:, 0].numpy()) > 0.5  # the artefact
+    assert _black_corner_share(copies) <= _black_corner_share(test) + 0.01
+    # same digits, labels and groups either way: only the pixels of the copies differ
+    np.testing.assert_array_equal(clean.train.labels, padded.train.labels)
+    np.testing.assert_array_equal(clean.train_groups, padded.train_groups)
+
+
+def test_rot_back_sources_rebuild_each_regenerated_image(real_root):
+    """max(the bare digit rotated by its recorded angle, its recorded patch) is the dataset's image."""
+    st = D.check_dataset("mnist_rot_back_image", real_root)
+    if st.available or not st.can_regenerate:
+        pytest.skip("needs regenerated MNIST-rot-back-image (MNIST + BSDS500, no .amat)")
+    from lmle_core.data._affine import inverse_matrices, to_uint8, warp
+    from lmle_core.data.mnist_rot_back import rot_back_sources
+
+    d = D.load_mnist_rot_back_image(real_root, progress=False)
+    digits, backgrounds = rot_back_sources(d, real_root)
+    p, rows = d.train_provenance, np.arange(0, 12000, 397)
+    rotated = to_uint8(warp(digits[rows], inverse_matrices(p.angle[rows].astype(np.float64))))
+    from lmle_core.data.rot_back_regen import _as_gray_uint8
+
+    patches = np.stack([_as_gray_uint8(backgrounds[b], 0)[y:y + 28, x:x + 28]
+                        for b, (y, x) in zip(p.background_index[rows], p.patch_yx[rows])])
+    np.testing.assert_array_equal(np.maximum(rotated, patches), d.train_images[rows])

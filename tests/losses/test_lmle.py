@@ -98,3 +98,19 @@ def test_cost_sensitive_cross_entropy():
     ce = [-math.log(math.exp(l[t]) / sum(math.exp(v) for v in l)) for l, t in zip(logits.tolist(), y.tolist())]
     assert cost_sensitive_cross_entropy(logits, y, w).item() == pytest.approx(
         sum(c * wi for c, wi in zip(ce, w.tolist())) / 3, rel=1e-6)
+
+
+def test_margin_bounds_squared_and_capped_by_hand():
+    sizes, l = [9000, 800, 200], 100
+    total = sum(sizes)
+    chord = margin_upper_bounds(sizes, cluster_size=l)
+    sq = margin_upper_bounds(sizes, cluster_size=l, squared=True)
+    assert sq.g1 == pytest.approx((2 * math.sin(math.pi * l / total)) ** 2)
+    assert sq.g3 == pytest.approx((2 * math.sin(math.pi / 3)) ** 2)
+    np.testing.assert_allclose(sq.g2, chord.g2 ** 2)
+    # the majority class holds 89 % of the sphere: its angle pi * 8900 / 10000 is past pi / 2, so the
+    # chord shrinks (2 sin(0.89 pi) = 0.68) below a smaller class's; capped, it is the diameter 2
+    capped = margin_upper_bounds(sizes, cluster_size=l, cap_half=True)
+    assert chord.g2[0] == pytest.approx(2 * math.sin(math.pi * 8900 / total)) and chord.g2[0] < 0.7
+    assert capped.g2[0] == pytest.approx(2.0)
+    np.testing.assert_allclose(capped.g2[1:], chord.g2[1:])
