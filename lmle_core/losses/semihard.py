@@ -19,10 +19,7 @@ def semihard_triplets(embeddings: torch.Tensor, labels: torch.Tensor, margin: fl
     """(anchor, positive, negative) index tensors of the semi-hard triplets of a batch:
     0 < D(a, n) - D(a, p) <= margin, a != p of one class, n of another."""
     x = embeddings.detach().float()
-    # explicit differences, not torch.cdist: cdist's matrix-product path (K = d + 2) gave last-bit
-    # differences between processes (BLAS paths that depend on memory alignment), and a triplet at the
-    # margin's edge then flips in or out and the runs diverge; elementwise sums repeat to the bit
-    dist = (x[:, None, :] - x[None, :, :]).pow(2).sum(-1)
+    dist = torch.cdist(x, x).pow(2)
     same = labels[:, None] == labels[None, :]
     positive = same & ~torch.eye(len(labels), dtype=torch.bool, device=x.device)
     gap = dist[:, None, :] - dist[:, :, None]          # [a, p, n] = D(a, n) - D(a, p)
