@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from . import clustering, distributed, losses, metrics, mining, objectives, sampling
 from .imageset import ImageSet
 from .knn import InstanceKNN, LargeMarginKNN
-from .training import TrainConfig, _autocast, _progress
+from .training import TrainConfig, _autocast, _progress, deterministic_algorithms
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,10 +247,11 @@ def train_attributes(heads, source, labels: np.ndarray, val_labels: np.ndarray, 
         t_train = time.perf_counter()
         bar = _progress(range(cfg.iters_per_round), progress, f"{desc} round {rnd + 1}/{cfg.max_rounds}")
         for it in bar:
-            with _autocast(device):  # under torchrun each process takes its share of the batch
-                loss, imgs = step(heads, source, labels, schedule[..., it, :], plan, bounds, cfg, rngs, device)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with deterministic_algorithms(device):
+                with _autocast(device):  # under torchrun each process takes its share of the batch
+                    loss, imgs = step(heads, source, labels, schedule[..., it, :], plan, bounds, cfg, rngs, device)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             distributed.average_gradients(params)
             opt.step()
             seen.append(distributed.average_scalar(float(loss.detach())))

@@ -21,6 +21,7 @@ Single-label (multi-class) data; classification of embeddings by
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,10 +213,11 @@ def train(net: nn.Module, train_set: ImageSet, val_set: ImageSet, cfg: TrainConf
         for it in bar:
             anchors = sampler.next()
             weights = _costs(cfg, labels[anchors]) if cfg.cost else None
-            with _autocast(device):
-                loss, imgs = step(net, train_set, labels, anchors, weights, plan, bounds, cfg, rng)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with deterministic_algorithms(device):
+                with _autocast(device):
+                    loss, imgs = step(net, train_set, labels, anchors, weights, plan, bounds, cfg, rng)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             opt.step()
             losses_seen.append(float(loss.detach()))
             n_images += imgs
@@ -325,6 +327,23 @@ def _to(weights, like: torch.Tensor):
 
 def _layout(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(device: torch.device):
+    """On CPU, torch's deterministic kernels for the duration (restored afterwards): a loss that
+    gathers rows with ``x[idx]`` would otherwise sum their gradients with parallel atomics, whose
+    order changes from run to run. On CUDA the fast kernels stay (determinism is promised on CPU)."""
+    if device.type != "cpu":
+        yield
+        return
+    before, warn_only = torch.are_deterministic_algorithms_enabled(), \
+        torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
 def _autocast(device: torch.device):

@@ -18,13 +18,22 @@ KERNEL = os.environ.get("LMLE_KERNEL", "lmle")
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """One whole tiny run with a cold cache (decoded images and trained runs: a fresh LMLE_CACHE_DIR)."""
     root = tmp_path_factory.mktemp("tiny")
     data_root = os.environ.get("LMLE_DATA_ROOT") or str(root / "empty-data-root")
     os.makedirs(data_root, exist_ok=True)
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = runner.main(["--profile", "tiny", "--data-root", data_root, "--results-root", str(root / "results"),
-                          "--kernel", KERNEL])
+    before = os.environ.get("LMLE_CACHE_DIR")
+    os.environ["LMLE_CACHE_DIR"] = str(root / "cold-cache")
+    try:
+        with contextlib.redirect_stdout(buf):
+            rc = runner.main(["--profile", "tiny", "--data-root", data_root, "--results-root",
+                              str(root / "results"), "--kernel", KERNEL])
+    finally:
+        if before is None:
+            os.environ.pop("LMLE_CACHE_DIR", None)
+        else:
+            os.environ["LMLE_CACHE_DIR"] = before
     return rc, root / "results" / "tiny", bool(os.environ.get("LMLE_DATA_ROOT")), buf.getvalue()
 
 
@@ -81,17 +90,22 @@ def _tables(results):
 
 
 @pytest.mark.slow
-def test_the_same_command_twice_gives_identical_tables(tiny_run, tmp_path, monkeypatch):
-    """Determinism on CPU: a second tiny run writes the same tables (timings aside); it trains again
-    (an empty run cache and decode cache), so this compares two trainings, not one cache."""
+def test_the_same_command_twice_gives_identical_tables(tiny_run, tmp_path):
+    """Determinism on CPU: a second whole tiny run, in a separate process with its own cold cache
+    (decoded images and trained runs), writes the same tables, every one (timings aside)."""
+    import subprocess
+    import sys
+
     import pandas as pd
 
     rc, first, have_data, _ = tiny_run
+    assert rc == 0
     data_root = os.environ.get("LMLE_DATA_ROOT") or str(first.parent.parent / "empty-data-root")
-    monkeypatch.setenv("LMLE_CACHE_DIR", str(tmp_path / "fresh-cache"))
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert runner.main(["--profile", "tiny", "--data-root", data_root, "--results-root", str(tmp_path),
-                            "--kernel", KERNEL]) == 0
+    env = {**os.environ, "LMLE_CACHE_DIR": str(tmp_path / "fresh-cache")}
+    proc = subprocess.run([sys.executable, "-m", "lmle_core.study.runner", "--profile", "tiny", "--data-root",
+                           data_root, "--results-root", str(tmp_path), "--kernel", KERNEL],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     a, b = _tables(first), _tables(tmp_path / "tiny")
     assert a and set(a) == set(b)
     for name in a:

@@ -164,9 +164,14 @@ def _masked_mean(values, mask, dims):
 
 
 def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """x (E, B, ...) with E in {1, T}, idx (T, B, k) -> x[t, idx[t, a, i]] as (T, B, k, ...)."""
-    x = x.expand(idx.shape[0], *x.shape[1:])
-    return x[torch.arange(idx.shape[0], device=idx.device)[:, None, None], idx]
+    """x (E, B, ...) with E in {1, T}, idx (T, B, k) -> x[t, idx[t, a, i]] as (T, B, k, ...).
+
+    By index_select on the flattened rows: the backward of advanced indexing adds rows with parallel
+    atomics on CPU, so its gradient sums would vary from run to run."""
+    t, b = idx.shape[0], x.shape[1]
+    flat = x.expand(t, *x.shape[1:]).reshape(t * b, *x.shape[2:])
+    offsets = torch.arange(t, device=idx.device)[:, None, None] * b
+    return flat.index_select(0, (idx + offsets).reshape(-1)).view(*idx.shape, *x.shape[2:])
 
 
 def _pair_distances(mined, labels, probabilities, embeddings, distance):

@@ -36,4 +36,7 @@ def semihard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin
     if len(a) == 0:
         return embeddings.sum() * 0.0
     w = None if weights is None else weights[a]
-    return triplet_hinge(embeddings[a], embeddings[p], embeddings[n], margin, weights=w)
+    # index_select, not embeddings[a]: the backward of advanced indexing adds rows with parallel
+    # atomics on CPU (non-deterministic sums once a batch holds ~500 triplets); index_select's does not
+    rows = lambda i: embeddings.index_select(0, i)  # noqa: E731
+    return triplet_hinge(rows(a), rows(p), rows(n), margin, weights=w)
