@@ -10,7 +10,7 @@ Small modules, one concept each, layered top to bottom:
 
 The batch-run machinery (papermill runner, reports, provenance, the papers' numbers, shared
 plots) is the separate package ``lmle_core.study``; nothing above imports it. The old names
-``lmle_core.reporting``, ``.paper``, ``.plots`` and ``.runner`` still work (they re-export it).
+(The old top-level names reporting, paper, plots and runner are gone: use lmle_core.study.)
 """
 
 __version__ = "0.1.0"

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import metrics, nets, runcache, training
-from .imageset import ImageSet
+from .imageset import ImageSet, PreparedData  # noqa: F401 (PreparedData: a public name here)
 
 
 DECISIONS = {
@@ -160,44 +160,6 @@ class Budget:
             margin_scale=self.margin_scale, knn_k=self.knn_k, seed=self.seed,
             positive_sharing=self.positive_sharing, margin_bounds=self.margin_bounds, cap_g2=self.cap_g2,
             triplet_mining=self.triplet_mining, recluster=self.recluster, lr_decay=self.lr_decay)
-
-
-@dataclass
-class PreparedData:
-    """Train / validation / test image sets of one task, with the network that fits them.
-
-    Single-label data has (N,) class labels; multi-label data (attributes) has (N, A) binary
-    labels and the attribute names in ``tasks``.
-    """
-
-    name: str
-    net: str                       # trunk name in nets.TRUNKS
-    n_classes: int
-    train: ImageSet
-    val: ImageSet
-    test: ImageSet
-    description: Dict[str, str] = field(default_factory=dict)
-    tasks: Optional[List[str]] = None
-    prior_features: Optional[np.ndarray] = None   # (N_train, d) hand-crafted prior features (edges), else None
-    negative_class: Optional[int] = None          # the non-edge class of the edge task (positive-sharing costs)
-    train_groups: Optional[np.ndarray] = None     # (N_train,) source image of each augmented training image
-    _fingerprint: Optional[str] = field(default=None, repr=False)
-
-    @property
-    def multilabel(self) -> bool:
-        return self.train.labels.ndim == 2
-
-    def counts(self) -> Dict[str, int]:
-        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
-
-    def fingerprint(self) -> str:
-        """Hash of the content: every split's image bytes and labels (and the attribute names)."""
-        if self._fingerprint is None:
-            parts = [x for s in (self.train, self.val, self.test) for x in (s.images, s.labels)]
-            h = hashlib.sha1((self.name + repr(self.tasks)).encode())
-            h.update(runcache.array_fingerprint(*parts).encode())
-            self._fingerprint = h.hexdigest()[:16]
-        return self._fingerprint
 
 
 @dataclass

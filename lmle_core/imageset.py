@@ -1,4 +1,5 @@
-"""Decoded images held once in memory (uint8, on the training device) with their labels.
+"""Decoded images held once in memory (uint8, on the training device) with their labels, and the
+train / validation / test sets of one prepared task (:class:`PreparedData`).
 
 Training and feature extraction index this tensor directly: no per-step image
 decoding and no second copy of the dataset. Normalisation to float happens on
@@ -6,11 +7,14 @@ the device, per batch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+import hashlib
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+
+from .runcache import array_fingerprint
 
 
 @dataclass
@@ -70,3 +74,41 @@ class ImageSet:
         if self.labels.ndim != 1:
             raise ValueError("class_counts is for single-label data")
         return np.bincount(self.labels.astype(np.int64), minlength=n_classes or 0)
+
+
+@dataclass
+class PreparedData:
+    """Train / validation / test image sets of one task, with the network that fits them.
+
+    Single-label data has (N,) class labels; multi-label data (attributes) has (N, A) binary
+    labels and the attribute names in ``tasks``.
+    """
+
+    name: str
+    net: str                       # trunk name in nets.TRUNKS
+    n_classes: int
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    description: Dict[str, str] = field(default_factory=dict)
+    tasks: Optional[List[str]] = None
+    prior_features: Optional[np.ndarray] = None   # (N_train, d) hand-crafted prior features (edges), else None
+    negative_class: Optional[int] = None          # the non-edge class of the edge task (positive-sharing costs)
+    train_groups: Optional[np.ndarray] = None     # (N_train,) source image of each augmented training image
+    _fingerprint: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.train.labels.ndim == 2
+
+    def counts(self) -> Dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def fingerprint(self) -> str:
+        """Hash of the content: every split's image bytes and labels (and the attribute names)."""
+        if self._fingerprint is None:
+            parts = [x for s in (self.train, self.val, self.test) for x in (s.images, s.labels)]
+            h = hashlib.sha1((self.name + repr(self.tasks)).encode())
+            h.update(array_fingerprint(*parts).encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint

@@ -16,8 +16,7 @@ import numpy as np
 from .data.augment import augment_composited, augment_digits
 from .data.imbalance import remove_gaussian_like
 from .data.mnist_rot_back import load_mnist_rot_back_image, rot_back_sources
-from .experiments import PreparedData
-from .imageset import ImageSet
+from .imageset import ImageSet, PreparedData
 
 
 def stratified_split(labels, fraction: float, seed: int):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of the BSDS500 boundary evaluator (lmle_core.boundaries): seconds per image before and after.
+"""Benchmark of the BSDS500 boundary evaluator (lmle_core.metrics.boundaries): seconds per image before and after.
 
 On the same images (the official gPb-owt-ucm maps of BSDS500/reference/ucm2_test, 99 thresholds):
 
@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from lmle_core.boundaries import evaluate_boundaries, image_counts
+from lmle_core.metrics.boundaries import evaluate_boundaries, image_counts
 from lmle_core.data.bsds_reference import load_ucm2_reference
 from lmle_core.study.provenance import hardware_summary
 

@@ -4,6 +4,7 @@
     python scripts/py_to_notebook.py src.py notebooks/NAME.ipynb     # convert
     python scripts/py_to_notebook.py --strip notebooks/*.ipynb       # clear outputs in place
     python scripts/py_to_notebook.py --strip --check notebooks/*.ipynb   # exit 1 if any has outputs
+    python scripts/py_to_notebook.py --to-py notebooks/NAME.ipynb NAME.py  # back to percent format (edit, convert)
 
 Percent format (as jupytext writes it):
 
@@ -145,6 +146,22 @@ def convert(src: Path, dst: Path) -> Path:
     return dst
 
 
+def to_percent(path: Path) -> str:
+    """The percent-format script of notebook ``path`` (the inverse of :func:`convert`: converting it
+    back gives the same cells)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    parts = []
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        meta = {k: v for k, v in cell.get("metadata", {}).items() if k == "tags"}
+        marker = "# %%" + {"markdown": " [markdown]", "raw": " [raw]"}.get(cell["cell_type"], "")
+        marker += "".join(f" {k}={json.dumps(v)}" for k, v in meta.items())
+        if cell["cell_type"] == "markdown":
+            source = "\n".join(f"# {line}" if line else "#" for line in source.split("\n"))
+        parts.append(marker + "\n" + source)
+    return "\n\n".join(parts) + "\n"
+
+
 def strip_outputs(path: Path, check: bool = False) -> bool:
     """Clear outputs, execution counts and run metadata of ``path``; True if it had any."""
     import nbformat
@@ -174,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", type=Path, help="SRC.py DST.ipynb, or notebooks with --strip")
     p.add_argument("--strip", action="store_true", help="clear outputs of the given notebooks in place")
     p.add_argument("--check", action="store_true", help="with --strip: change nothing, exit 1 if any notebook has outputs")
+    p.add_argument("--to-py", action="store_true", help="NOTEBOOK.ipynb DST.py: write the notebook in percent format")
     args = p.parse_args(argv)
+    if args.to_py:
+        if len(args.paths) != 2:
+            p.error("--to-py takes exactly two paths: NOTEBOOK.ipynb DST.py")
+        args.paths[1].write_text(to_percent(args.paths[0]), encoding="utf-8")
+        return 0
     if args.strip:
         dirty = [path for path in args.paths if strip_outputs(path, check=args.check)]
         for path in dirty:

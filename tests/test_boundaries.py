@@ -1,4 +1,4 @@
-"""The BSDS500 boundary benchmark (lmle_core.boundaries / metrics.evaluate_boundaries).
+"""The BSDS500 boundary benchmark (lmle_core.metrics.boundaries / metrics.evaluate_boundaries).
 
 Unit tests use maps whose answers are known by construction; the ``realdata`` tests reproduce the
 OFFICIAL MATLAB benchmark's outputs under $LMLE_DATA_ROOT/BSDS500/reference.
@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pyEdgeEval")
 
-from lmle_core import boundaries as B  # noqa: E402
+from lmle_core.metrics import boundaries as B  # noqa: E402
 from lmle_core.metrics import evaluate_boundaries  # noqa: E402
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from lmle_core import nets, sampling
-from lmle_core.edge_features import channel_features, patch_descriptors
-from lmle_core.edge_maps import LabelTransfer, dense_embeddings, fold_patches
-from lmle_core.patchset import PatchSet, gather_patches
+from lmle_core.edges.features import channel_features, patch_descriptors
+from lmle_core.edges.maps import LabelTransfer, dense_embeddings, fold_patches
+from lmle_core.edges.patchset import PatchSet, gather_patches
 
 
 def test_gather_patches_is_slicing():
@@ -108,7 +108,7 @@ def test_label_transfer_averages_the_neighbours_patches():
 def test_bsds_edge_task_trains_and_gives_maps(data_root):
     from lmle_core import experiments
     from lmle_core.data.bsds import load_bsds500
-    from lmle_core.edge_maps import edge_maps, transfer_for
+    from lmle_core.edges.maps import edge_maps, transfer_for
     from lmle_core.edges import prepare_bsds_edges
 
     torch.set_num_threads(1)

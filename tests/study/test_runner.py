@@ -48,7 +48,7 @@ OK_SRC = PARAMS_CELL + """
 import pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
-from lmle_core.reporting import StudyReport
+from lmle_core.study.reporting import StudyReport
 rep = StudyReport(results_dir, title="OK study")
 rep.data_used("Fakeset (subset present)", {"train": 12000, "test": 4640})
 rep.table("params", pd.DataFrame({"name": ["n_iters", "seed", "sizes_len", "profile"],
@@ -68,7 +68,7 @@ rep.save()
 
 FAIL_SRC = PARAMS_CELL + """
 # %%
-from lmle_core.reporting import StudyReport
+from lmle_core.study.reporting import StudyReport
 import pandas as pd
 rep = StudyReport(results_dir, title="Failing study")
 rep.table("before_failure", pd.DataFrame({"a": [1]}), caption="written before the error")

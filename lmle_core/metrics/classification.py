@@ -3,7 +3,6 @@
 ``balanced_accuracy`` is the LMLE paper's metric: binary 0.5*(tp/Np + tn/Nn),
 multi-class the mean per-class recall (the two agree for two classes). Classes
 absent from ``y_true`` are ignored, as in scikit-learn.
-``evaluate_boundaries`` (edge maps, the BSDS500 benchmark) lives in ``lmle_core.boundaries``.
 """
 from __future__ import annotations
 
@@ -76,16 +75,6 @@ def imbalance_level(binary_labels) -> np.ndarray:
     """|positive rate - 50| in percent, per column (the LMLE Table 2 row)."""
     y = np.asarray(binary_labels, dtype=np.float64)
     return np.abs(100.0 * y.mean(0) - 50.0)
-
-
-def evaluate_boundaries(predictions, ground_truth, thresholds=99, max_dist=0.0075, thin=True, apply_nms=False,
-                        workers=None):
-    """The BSDS500 boundary benchmark (ODS, OIS, AP = Area_PR, per image, per threshold): see
-    :func:`lmle_core.boundaries.evaluate_boundaries` (imported on first call, with pyEdgeEval)."""
-    from .boundaries import evaluate_boundaries as _evaluate
-
-    return _evaluate(predictions, ground_truth, thresholds=thresholds, max_dist=max_dist, thin=thin,
-                     apply_nms=apply_nms, workers=workers)
 
 
 def _check_pair(y_true, y_pred):

@@ -25,8 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import search
-from .boundaries import boundary_nms
+from .. import search
+from ..metrics.boundaries import boundary_nms
 
 DECISIONS = ("cluster", "instance", "softmax")
 

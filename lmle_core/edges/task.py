@@ -2,7 +2,7 @@
 
 :func:`prepare_bsds_edges` builds the task the method registry trains on:
 
-- 45x45 RGB patches (cut on demand from the padded images: :class:`lmle_core.patchset.PatchSet`),
+- 45x45 RGB patches (cut on demand from the padded images: :class:`lmle_core.edges.patchset.PatchSet`),
   as many edge as non-edge patches from every image: an edge patch is centred on a pixel some
   annotator marked as boundary, a non-edge patch on a pixel farther than ``negative_margin``
   pixels from every annotator's boundary (Sec. 5: "the numbers of edge and non-edge ones are the same");
@@ -12,7 +12,7 @@
   sigma 1 so that a one-pixel shift costs little), numbered 1..K by decreasing training size;
   class 0 is the non-edge class (half the data: the imbalance the paper addresses);
 - prior features for the first clustering (Table 1: hand-crafted low-level channel features,
-  :mod:`lmle_core.edge_features`), and ``negative_class = 0`` for the positive-sharing costs.
+  :mod:`lmle_core.edges.features`), and ``negative_class = 0`` for the positive-sharing costs.
 
 Train patches come from the train split, validation patches (early stopping) from val, test
 patches (patch-level accuracy only; edge maps are evaluated on whole test images) from the test
@@ -26,12 +26,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from . import search
-from .data.bsds import BSDSImage, load_bsds500
-from .edge_features import channel_features, patch_descriptors, standardize
-from .experiments import PreparedData
+from .. import search
+from ..data.bsds import BSDSImage, load_bsds500
+from .features import channel_features, patch_descriptors, standardize
+from ..imageset import PreparedData
 from .patchset import PatchSet, gather_patches
-from .runcache import array_fingerprint
+from ..runcache import array_fingerprint
 
 PATCH = 45
 HALF = PATCH // 2
