@@ -129,6 +129,8 @@ class Budget:
     feature_dim: int = 512           # shared feature layer of the multi-task net (the prior features)
     head_hidden: int = 128           # width of each attribute's two-layer head
     crl_eta: float = 1.0             # CRL methods: alpha = crl_eta * Omega_imb of the training data
+    crl_k: int = 5                   # CRL: kappa, hard positives / negatives per minority anchor
+    crl_margin: float = 0.5          # CRL: margin of the relative and absolute forms
     prior_seed: int = 0              # multi-label: seed of the shared prior network (``seed`` seeds the methods)
     # edges only (data with a negative class): weight of DeepContour's positive-sharing term in the costs
     positive_sharing: float = 0.0
@@ -139,6 +141,33 @@ class Budget:
     exclude_own_copies: bool = False  # single-label: no quintuplet member from the anchor's source image
     recluster: bool = True           # controls of the budget curve: keep round 1's clusters ...
     lr_decay: float = 1.0            # ... or lower the learning rate after round 1
+
+    def __post_init__(self):
+        """Value ranges (a bad value is a ValueError naming the field, before anything trains)."""
+        positive = ("prior_batch_size", "iters_per_round", "max_rounds", "patience", "batch_size", "softmax_batch_size",
+                    "embedding_dim", "cluster_size", "knn_k", "feature_dim", "head_hidden", "crl_k")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"budget.{name} must be a positive integer, got {value!r}")
+        for name in ("prior_iters",):
+            if getattr(self, name) < 0:
+                raise ValueError(f"budget.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("lr", "prior_lr", "margin_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"budget.{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 < self.subset_fraction <= 1:
+            raise ValueError(f"budget.subset_fraction must be in (0, 1], got {self.subset_fraction!r}")
+        for name in ("crl_eta", "crl_margin", "positive_sharing"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"budget.{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"budget.lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        choices = {"trunk": ("frozen", "train"), "margin_bounds": ("chord", "squared"),
+                   "triplet_mining": ("table", "semi-hard")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"budget.{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, values: Optional[dict]) -> "Budget":
@@ -153,7 +182,7 @@ class Budget:
         softmax = method.loss == "softmax"
         return training.TrainConfig(
             loss=method.loss, resample=method.resample, cost=method.cost, objective=method.objective,
-            crl=method.crl, crl_eta=self.crl_eta,
+            crl=method.crl, crl_eta=self.crl_eta, crl_k=self.crl_k, crl_margin=self.crl_margin,
             iters_per_round=self.iters_per_round, max_rounds=self.max_rounds, patience=self.patience,
             batch_size=self.softmax_batch_size if softmax else self.batch_size, lr=self.lr,
             cluster_size=self.cluster_size, subset_fraction=self.subset_fraction,

@@ -414,7 +414,8 @@ def _softmax_step(heads, source, labels, rows, plan, bounds, cfg, rngs, device):
     ce = F.binary_cross_entropy_with_logits(logits.float().T, target, reduction="none").mean(0)    # (A,)
     level, form = cfg.crl.split("-")
     _, info = losses.multilabel_crl_loss(F.normalize(raw.float(), dim=-1), target.long(), logits.float().T,
-                                         level=level, form=form, return_details=True)
+                                         level=level, form=form, k=cfg.crl_k, margin=cfg.crl_margin,
+                                         return_details=True)
     return losses.crl_objective(info.per_task_loss, ce, plan["crl_alpha"]) * n_attr, n_union
 
 

@@ -64,6 +64,8 @@ class TrainConfig:
     objective: str = "ce"           # classification loss of softmax methods (lmle_core.objectives)
     crl: str = ""                   # Class Rectification Loss as "<level>-<form>", e.g. "class-relative"
     crl_eta: float = 1.0            # alpha = crl_eta * Omega_imb (losses.crl_alpha)
+    crl_k: int = 5                  # CRL: hard positives / negatives per minority anchor (kappa)
+    crl_margin: float = 0.5         # CRL: the margin of the relative and absolute forms
     margin_bounds: str = "chord"    # bounds on squared distances: "chord" 2 sin(.) as the paper writes, or "squared"
     cap_g2: bool = False            # cap the g2 angle at pi/2 (classes over half the data)
     triplet_mining: str = "table"   # triplet: "table" (random positive, nearest negative per round) or
@@ -280,7 +282,8 @@ def _softmax_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
     loss = objectives.classification_loss(cfg.objective, logits, target, counts, progress, _to(weights, logits))
     if cfg.crl:  # Dong et al.: alpha * L_crl + (1 - alpha) * L_ce, alpha from the training imbalance
         level, form = cfg.crl.split("-")
-        crl = losses.crl_loss(F.normalize(raw.float(), dim=-1), target, logits, level=level, form=form)
+        crl = losses.crl_loss(F.normalize(raw.float(), dim=-1), target, logits, level=level, form=form,
+                              k=cfg.crl_k, margin=cfg.crl_margin)
         alpha = float(losses.crl_alpha(counts, cfg.crl_eta))
         loss = alpha * crl + (1 - alpha) * loss
     return loss, len(anchors)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import search
+from .. import search
 
 ANCHOR, P_PLUS, P_MINUS, P_MINUS2, NEGATIVE = range(5)  # columns of the table
 
