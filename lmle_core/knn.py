@@ -19,30 +19,30 @@ class _NeighbourClassifier:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         self.k, self.batch_size, self.device = int(k), int(batch_size), device
-        self._points = None
+        self.points_ = None
 
     def fit(self, points, labels):
         pts = search.as_float_tensor(points, self.device)
         labels = np.asarray(labels).reshape(-1)
         if labels.shape[0] != pts.shape[0] or pts.shape[0] == 0:
             raise ValueError(f"{pts.shape[0]} points but {labels.shape[0]} labels")
-        self._points = pts
-        self._labels = torch.as_tensor(labels, device=pts.device)
+        self.points_ = pts
+        self.labels_ = torch.as_tensor(labels, device=pts.device)
         return self
 
     def kneighbors(self, queries):
         """(squared distances (Q, k'), indices (Q, k')) with k' = min(k, number of points)."""
-        if self._points is None:
+        if self.points_ is None:
             raise RuntimeError(f"{type(self).__name__}.fit must be called before predict")
-        return search.nearest(queries, self._points, k=self.k, device=self._points.device)
+        return search.nearest(queries, self.points_, k=self.k, device=self.points_.device)
 
     def predict(self, queries) -> np.ndarray:
         q = search.as_float_tensor(queries, self.device)
         out = []
         for s in range(0, q.shape[0], self.batch_size):
             dist, idx = self.kneighbors(q[s:s + self.batch_size])
-            dist, idx = dist.to(self._labels.device), idx.to(self._labels.device)
-            out.append(self._decide(dist, self._labels[idx]).cpu())
+            dist, idx = dist.to(self.labels_.device), idx.to(self.labels_.device)
+            out.append(self._decide(dist, self.labels_[idx]).cpu())
         return torch.cat(out).numpy() if out else np.empty(0, dtype=np.int64)
 
 

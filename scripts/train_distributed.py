@@ -28,7 +28,7 @@ import torch.distributed as dist
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lmle_core import attribute_runs, distributed, experiments, runcache, tasks  # noqa: E402
+from lmle_core import distributed, experiments, runcache, tasks  # noqa: E402
 from lmle_core.study import config  # noqa: E402
 
 STUDY_METHODS = {  # what each attribute study trains (the notebooks' parameters name them)
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     cache = runcache.RunCache(write=distributed.is_main())
     for name in methods:
         t = time.perf_counter()
-        b, _ = attribute_runs.tuned_budget(name, data, budget, p.get("margin_scales") or [],
+        b, _ = experiments.tuned_budget(name, data, budget, p.get("margin_scales") or [],
                                            p.get("margin_search_attributes") or None, distributed.is_main(), cache)
         r = experiments.run_method(name, data, b, progress=distributed.is_main(), cache=cache)
         if dist.is_initialized():

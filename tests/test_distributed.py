@@ -15,32 +15,31 @@ WORKER = textwrap.dedent("""
     import sys
     import torch
     import torch.distributed as dist
-    from tests.test_multilabel import FEAT, A, cfg, problem
-    from lmle_core import distributed, multilabel, nets
+    from tests.test_attributes import FEAT, A, budget, problem, train_heads
+    from lmle_core import distributed, nets
 
-    loss, resample, out = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+    method, out = sys.argv[1], sys.argv[2]
     if "RANK" in __import__("os").environ:
         dist.init_process_group("gloo")
     torch.set_num_threads(1)
     source, labels, val_labels = problem(2)
     torch.manual_seed(0)
     heads = nets.AttributeHeads(FEAT, A, hidden=16, embedding_dim=8)
-    c = cfg(loss=loss, resample=resample, max_rounds=2, patience=2)
-    res = multilabel.train_attributes(heads, source, labels, val_labels, c, progress=False)
+    res = train_heads(heads, source, labels, val_labels, method, budget(max_rounds=2, patience=2))
     if distributed.is_main():
-        torch.save({"heads": res.heads_state, "losses": [h.mean_loss for h in res.history],
+        torch.save({"heads": heads.state_dict(), "losses": [h.mean_loss for h in res.history],
                     "world": distributed.world()[1]}, out)
     if dist.is_initialized():
         dist.destroy_process_group()
 """)
 
 
-def run(tmp_path: Path, loss: str, resample: bool, processes: int) -> dict:
+def run(tmp_path: Path, method: str, processes: int) -> dict:
     worker = tmp_path / "worker.py"
     worker.write_text(WORKER)
-    out = tmp_path / f"{loss}-{processes}.pt"
+    out = tmp_path / f"{method.replace('+', '_')}-{processes}.pt"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(worker), loss, "1" if resample else "0", str(out)]
+    cmd = [sys.executable, str(worker), method, str(out)]
     if processes > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] + cmd[1:]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -49,9 +48,9 @@ def run(tmp_path: Path, loss: str, resample: bool, processes: int) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss, resample", [("quintuplet", True), ("triplet", True), ("softmax", False)])
-def test_two_processes_train_like_one(tmp_path, loss, resample):
-    one, two = run(tmp_path, loss, resample, 1), run(tmp_path, loss, resample, 2)
+@pytest.mark.parametrize("method", ["Quintuplet+resample+cost", "Triplet+resample+cost", "Softmax"])
+def test_two_processes_train_like_one(tmp_path, method):
+    one, two = run(tmp_path, method, 1), run(tmp_path, method, 2)
     assert one["world"] == 1 and two["world"] == 2
     assert len(one["losses"]) == len(two["losses"]) == 2
     torch.testing.assert_close(torch.tensor(two["losses"]), torch.tensor(one["losses"]), rtol=1e-5, atol=1e-6)

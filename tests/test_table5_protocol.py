@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lmle_core import experiments, mining, training
+from lmle_core import experiments, training
+from lmle_core.mining import MiningContext, QuintupletMiner, miners
 from lmle_core.data.augment import augment_digits
 from lmle_core.experiments import Budget, MethodResult
 from lmle_core.study import table5
@@ -61,25 +62,25 @@ def test_no_quintuplet_member_is_a_copy_of_its_anchors_digit(digits_x3):
     net, _ = experiments.softmax_prior(data, Budget(**TINY), progress=False)
     feats = training.embed(net, data.train)
     labels = data.train.labels.astype(np.int64)
-    cfg = training.TrainConfig(loss="quintuplet", cluster_size=20, subset_fraction=1.0)
-    table = training._plan_round(cfg, feats, labels, 0, groups)["table"]
+    miner = QuintupletMiner()
+    table = miner.mine(feats, labels, MiningContext(seed=0, subset_fraction=1.0, cluster_size=20, groups=groups))["table"]
     members = table[:, 1:4]
     own = (members >= 0) & (groups[np.where(members >= 0, members, 0)] == groups[table[:, :1]])
     assert not own.any()
     # without groups the same data do pick the anchor's own copies (the test can fail)
-    loose = training._plan_round(cfg, feats, labels, 0, None)["table"][:, 1:4]
+    loose = miner.mine(feats, labels, MiningContext(seed=0, subset_fraction=1.0, cluster_size=20))["table"][:, 1:4]
     assert ((loose >= 0) & (groups[np.where(loose >= 0, loose, 0)] == groups[table[:, :1]])).any()
 
 
 def test_run_method_passes_the_groups_only_when_asked(monkeypatch, digits_x3):
     got = []
-    real = mining.build_quintuplets
+    real = miners.build_quintuplets
 
     def spy(*a, groups=None, **kw):
         got.append(groups)
         return real(*a, groups=groups, **kw)
 
-    monkeypatch.setattr(mining, "build_quintuplets", spy)
+    monkeypatch.setattr(miners, "build_quintuplets", spy)
     small = {**TINY, "max_rounds": 1}
     experiments.run_method("Quintuplet", digits_x3, Budget(**small, exclude_own_copies=True), progress=False)
     experiments.run_method("Quintuplet", digits_x3, Budget(**small), progress=False)
@@ -108,16 +109,14 @@ def test_semihard_triplets_match_pytorch_metric_learning():
 
 
 def test_semihard_triplet_batch_has_as_many_images_as_a_quintuplet_batch(digits_x3):
-    net, _ = experiments.softmax_prior(digits_x3, Budget(**TINY), progress=False)
-    cfg = training.TrainConfig(loss="triplet", triplet_mining="semi-hard", batch_size=8, iters_per_round=3,
-                               max_rounds=1, cluster_size=20, knn_k=5)
-    res = training.train(net, digits_x3.train, digits_x3.val, cfg, progress=False)
+    b = Budget(**{**TINY, "triplet_mining": "semi-hard", "batch_size": 8, "iters_per_round": 3, "max_rounds": 1})
+    sizes = []
+    real = experiments.ImageModel.raw_rows
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(experiments.ImageModel, "raw_rows", lambda self, rows: sizes.append(rows.size) or real(self, rows))
+        res = experiments.run_method("Triplet+resample+cost", digits_x3, b, progress=False)
     # 5 x batch_size images per step, like 8 quintuplets
-    assert res.history[0].images_per_second > 0
-    step_images = training._STEPS["triplet"](net, digits_x3.train, digits_x3.train.labels.astype(np.int64),
-                                             np.arange(40), None, {}, training.losses.margin_upper_bounds(
-                                                 np.bincount(digits_x3.train.labels)), cfg, None)[1]
-    assert step_images == 40
+    assert res.history[0]["images_per_second"] > 0 and sizes == [40] * 3
 
 
 def test_both_classifiers_read_each_trained_net(digits_x3):
@@ -140,23 +139,24 @@ def test_curve_records_the_asked_iterations_without_changing_the_training(digits
 
 def test_controls_keep_round_one_plan_and_lower_the_learning_rate(monkeypatch, digits_x3):
     plans, lrs = [], []
-    real_plan = training._plan_round
-    monkeypatch.setattr(training, "_plan_round", lambda *a, **k: plans.append(1) or real_plan(*a, **k))
-    real_step = training._STEPS["quintuplet"]
+    cls = type(experiments.get_method("Quintuplet").objective)
+    real_plan, real_step = cls.plan_round, cls.step
+    monkeypatch.setattr(cls, "plan_round", lambda self, p: plans.append(1) or real_plan(self, p))
 
-    def spy(net, data, labels, anchors, weights, plan, bounds, cfg, rng):
+    def spy(self, batch):
         lrs.append(spy.opt_lr())
-        return real_step(net, data, labels, anchors, weights, plan, bounds, cfg, rng)
+        return real_step(self, batch)
 
-    net, _ = experiments.softmax_prior(digits_x3, Budget(**TINY), progress=False)
     opt_holder = {}
     real_sgd = torch.optim.SGD
     monkeypatch.setattr(torch.optim, "SGD", lambda *a, **k: opt_holder.setdefault("opt", real_sgd(*a, **k)))
-    spy.opt_lr = lambda: opt_holder["opt"].param_groups[0]["lr"]
-    monkeypatch.setitem(training._STEPS, "quintuplet", spy)
-    cfg = training.TrainConfig(loss="quintuplet", iters_per_round=2, max_rounds=3, patience=5, lr=0.01,
-                               recluster=False, lr_decay=0.1, cluster_size=20, knn_k=5)
-    training.train(net, digits_x3.train, digits_x3.val, cfg, progress=False)
+    spy.opt_lr = lambda: opt_holder["opt"].param_groups[-1]["lr"]
+    b = Budget(**{**TINY, "iters_per_round": 2, "max_rounds": 3, "patience": 5, "lr": 0.01, "recluster": False,
+                  "lr_decay": 0.1})
+    experiments.softmax_prior(digits_x3, b, progress=False)       # the prior first: its optimiser is another
+    opt_holder.clear()
+    monkeypatch.setattr(cls, "step", spy)
+    experiments.run_method("Quintuplet", digits_x3, b, progress=False)
     assert len(plans) == 1  # round 1's clusters and quintuplets serve every round
     np.testing.assert_allclose(lrs, [0.01, 0.01, 0.001, 0.001, 1e-4, 1e-4])
 

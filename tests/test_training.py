@@ -1,9 +1,9 @@
-"""Training loop, method registry and the end-to-end LMLE-vs-softmax check on real MNIST."""
+"""The training loop, the method registry and the end-to-end LMLE-vs-softmax check on real MNIST."""
 import numpy as np
 import pytest
 import torch
 
-from lmle_core import experiments, training
+from lmle_core import experiments, methods, training
 from lmle_core.experiments import Budget, PreparedData, run_method
 from lmle_core.imageset import ImageSet
 from lmle_core.tasks import prepare_digits
@@ -48,42 +48,47 @@ def test_unknown_method_and_budget_are_named():
         Budget.from_dict({"iters": 3})
 
 
+def _model_and_task(digits, budget):
+    net, _ = experiments.softmax_prior(digits, budget, progress=False)
+    return experiments._image_model(net, digits, budget), experiments._task(digits, budget)
+
+
 def test_early_stopping_keeps_the_best_round(digits, monkeypatch):
     scores = iter([0.5, 0.7, 0.6, 0.55])
-    monkeypatch.setattr(training.metrics, "balanced_accuracy", lambda *a: next(scores))
-    net, _ = experiments.softmax_prior(digits, Budget(**TINY), progress=False)
-    cfg = training.TrainConfig(loss="softmax", iters_per_round=2, max_rounds=4, patience=1, batch_size=20)
-    res = training.train(net, digits.train, digits.val, cfg, progress=False)
+    monkeypatch.setattr(training.loop.metrics, "balanced_accuracy", lambda *a: next(scores))
+    budget = Budget(**{**TINY, "iters_per_round": 2, "max_rounds": 4, "patience": 1, "softmax_batch_size": 20})
+    model, task = _model_and_task(digits, budget)
+    res = training.train(model, task, methods.get_method("Softmax"), budget, progress=False)
     assert [h.val_balanced_accuracy for h in res.history] == [0.5, 0.7, 0.6]
     assert res.best_round == 2
 
 
 def test_checkpoint_resumes_after_an_interruption(digits, tmp_path, monkeypatch):
-    budget = Budget(**TINY)
-    cfg = training.TrainConfig(loss="quintuplet", resample=True, cost=True, iters_per_round=3, max_rounds=2,
-                               patience=5, cluster_size=20, knn_k=5, lr=0.003)
+    budget = Budget(**{**TINY, "iters_per_round": 3, "max_rounds": 2, "patience": 5})
+    method = methods.get_method("Quintuplet+resample+cost")
     ckpt = tmp_path / "run.pt"
     calls = {"n": 0}
-    real_step = training._STEPS["quintuplet"]
+    real_step = type(method.objective).step
 
-    def failing_step(*args):
+    def failing_step(self, batch):
         calls["n"] += 1
         if calls["n"] > 3:  # round 2 dies
             raise KeyboardInterrupt
-        return real_step(*args)
+        return real_step(self, batch)
 
-    monkeypatch.setitem(training._STEPS, "quintuplet", failing_step)
-    net, _ = experiments.softmax_prior(digits, budget, progress=False)
+    monkeypatch.setattr(type(method.objective), "step", failing_step)
+    model, task = _model_and_task(digits, budget)
     with pytest.raises(KeyboardInterrupt):
-        training.train(net, digits.train, digits.val, cfg, progress=False, checkpoint=ckpt)
+        training.train(model, task, method, budget, progress=False, checkpoint=ckpt)
     assert ckpt.exists()
-    monkeypatch.setitem(training._STEPS, "quintuplet", real_step)
-    net2, _ = experiments.softmax_prior(digits, budget, progress=False)
-    res = training.train(net2, digits.train, digits.val, cfg, progress=False, checkpoint=ckpt)
+    monkeypatch.setattr(type(method.objective), "step", real_step)
+    model2, _ = _model_and_task(digits, budget)
+    res = training.train(model2, task, method, budget, progress=False, checkpoint=ckpt)
     assert [h.round for h in res.history] == [1, 2]  # round 1 came from the checkpoint
-    other = training.TrainConfig(**{**cfg.__dict__, "lr": 0.1})
-    with pytest.raises(ValueError, match="different TrainConfig"):
-        training.train(net2, digits.train, digits.val, other, progress=False, checkpoint=ckpt)
+    assert res.rules is not None and len(res.rules) == 1
+    with pytest.raises(ValueError, match="another method or budget"):
+        training.train(model2, task, method, Budget(**{**budget.__dict__, "lr": 0.1}), progress=False,
+                       checkpoint=ckpt)
 
 
 def test_imageset_rejects_bad_input():

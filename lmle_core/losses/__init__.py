@@ -2,18 +2,20 @@
 
 - ``lmle``: the LMLE triple-header hinge (Huang et al., CVPR 2016, Eq. 2), its margin upper
   bounds (Sec. 3.2) and the baselines' triplet hinge and cost-sensitive cross-entropy;
-- ``crl`` (with ``crl_mining``): the Class Rectification Loss (Dong, Gong & Zhu, ICCV 2017 /
+- ``crl`` (with ``lmle_core.mining.crl``): the Class Rectification Loss (Dong, Gong & Zhu, ICCV 2017 /
   TPAMI 2018): batch-wise minority profiling, class- and instance-level hard mining, the relative,
   absolute and distribution forms, and the imbalance-tied weight alpha;
 - ``semihard``: the FaceNet triplet baseline with semi-hard negatives mined in the batch;
+- ``objectives``: the classification objectives by name (cross-entropy and today's losses), registered;
 - ``modern``: focal, class-balanced, LDAM-DRW, logit adjustment, balanced softmax and
   positive-weighted sigmoid cross-entropy, multi-class and per binary attribute.
 """
 from .crl import (CRLDetails, HardExamples, batch_class_counts, crl_alpha, crl_loss, crl_objective,
                   histogram_loss, imbalance_measure, mine_class_level, mine_instance_level, minority_anchors,
                   minority_classes, multilabel_crl_loss, similarity_histogram)
-from .lmle import (MarginBounds, cost_sensitive_cross_entropy, margin_upper_bounds, quintuplet_term_mask,
-                   squared_distance, triple_header_hinge, triplet_hinge)
+from .lmle import (MarginBounds, TripleHeaderHingeLoss, TripletHingeLoss, cost_sensitive_cross_entropy,
+                   margin_upper_bounds, quintuplet_term_mask, squared_distance, triple_header_hinge, triplet_hinge)
+from .objectives import OBJECTIVES, ClassificationLoss, classification_loss, get_objective, register_objective
 from .semihard import semihard_triplet_loss, semihard_triplets
 from .modern import (balanced_softmax_cross_entropy, binary_balanced_softmax_loss, binary_class_counts,
                      binary_ldam_loss, binary_logit_adjusted_loss, binary_posthoc_logit_adjustment,
@@ -24,8 +26,10 @@ from .modern import (balanced_softmax_cross_entropy, binary_balanced_softmax_los
 
 __all__ = [
     # LMLE (lmle)
-    "MarginBounds", "cost_sensitive_cross_entropy", "margin_upper_bounds", "quintuplet_term_mask",
+    "MarginBounds", "TripleHeaderHingeLoss", "TripletHingeLoss", "cost_sensitive_cross_entropy", "margin_upper_bounds", "quintuplet_term_mask",
     "squared_distance", "triple_header_hinge", "triplet_hinge", "semihard_triplet_loss", "semihard_triplets",
+    # classification objectives by name (objectives)
+    "OBJECTIVES", "ClassificationLoss", "classification_loss", "get_objective", "register_objective",
     # CRL (crl, crl_mining)
     "CRLDetails", "HardExamples", "batch_class_counts", "crl_alpha", "crl_loss", "crl_objective",
     "histogram_loss", "imbalance_measure", "mine_class_level", "mine_instance_level", "minority_anchors",

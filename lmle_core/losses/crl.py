@@ -7,7 +7,7 @@ What the papers define, and how it is built here
 1. Batch-wise minority class profiling (TPAMI Eq. 3): in every batch and for every task (one
    attribute, or one multi-class label), the minority classes are the smallest classes whose
    total count is at most rho = 0.5 of the batch. For a binary attribute that is the class with
-   fewer samples. See ``crl_mining.minority_classes``.
+   fewer samples. See ``lmle_core.mining.crl.minority_classes``.
 2. Hard mining, kappa per anchor (the anchors are the minority-class samples):
    - class level (TPAMI Eq. 4-5): hard positives = same-class samples with the LOWEST predicted
      probability of the anchor's class; hard negatives = other-class samples with the HIGHEST
@@ -84,7 +84,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .crl_mining import (HardExamples, anchor_class_probability, batch_class_counts, mine_class_level,
+from ..mining.crl import (HardExamples, anchor_class_probability, batch_class_counts, mine_class_level,
                          mine_instance_level, minority_anchors, minority_classes)
 
 LEVELS = ("class", "instance")

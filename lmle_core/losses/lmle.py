@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..mining.quintuplet import quintuplet_term_mask  # noqa: F401 (a public name here too)
+
 
 def squared_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise ||a_i - b_i||^2."""
@@ -59,12 +61,6 @@ def triple_header_hinge(anchor, p_plus, p_minus, p_minus2, negative, margins,
     if valid is not None:
         terms = terms * torch.as_tensor(valid, device=terms.device).to(terms.dtype)
     return _weighted_mean(terms.sum(1), weights)
-
-
-def quintuplet_term_mask(table_rows: np.ndarray) -> np.ndarray:
-    """(N, 3) mask of the hinge terms whose two members exist in quintuplet rows (N, 5)."""
-    have = np.asarray(table_rows) >= 0
-    return np.stack([have[:, 1] & have[:, 2], have[:, 2] & have[:, 3], have[:, 3] & have[:, 4]], 1)
 
 
 @dataclass
@@ -123,3 +119,30 @@ def triplet_hinge(anchor, positive, negative, margin: float, weights=None, valid
 def cost_sensitive_cross_entropy(logits, targets, weights=None) -> torch.Tensor:
     """Softmax cross-entropy, each sample weighted by its cost (mean over the batch)."""
     return _weighted_mean(F.cross_entropy(logits, targets, reduction="none"), weights)
+
+
+class TripleHeaderHingeLoss:
+    """The LMLE loss on quintuplet embeddings (n, 5, d): Eq. 2 with margins scale x (g1, g2 of the anchor's
+    class, g3) of the geometric bounds (Sec. 3.2)."""
+
+    tuple_size = 5
+
+    def margins(self, bounds: MarginBounds, scale: float, anchor_labels) -> np.ndarray:
+        return bounds.scaled(scale, anchor_labels)
+
+    def __call__(self, emb: torch.Tensor, margins, weights=None, valid=None) -> torch.Tensor:
+        return triple_header_hinge(emb[:, 0], emb[:, 1], emb[:, 2], emb[:, 3], emb[:, 4], margins,
+                                   weights=weights, valid=valid)
+
+
+class TripletHingeLoss:
+    """The triplet baseline on (n, 3, d) [anchor, positive, negative] embeddings, margin scale x g3."""
+
+    tuple_size = 3
+
+    def margins(self, bounds: MarginBounds, scale: float, anchor_labels) -> np.ndarray:
+        return np.full(len(anchor_labels), scale * bounds.g3)
+
+    def __call__(self, emb: torch.Tensor, margins, weights=None, valid=None) -> torch.Tensor:
+        valid = None if valid is None else torch.as_tensor(valid).reshape(-1)
+        return triplet_hinge(emb[:, 0], emb[:, 1], emb[:, 2], margins, weights=weights, valid=valid)

@@ -27,6 +27,12 @@ from .. import search
 ANCHOR, P_PLUS, P_MINUS, P_MINUS2, NEGATIVE = range(5)  # columns of the table
 
 
+def quintuplet_term_mask(table_rows: np.ndarray) -> np.ndarray:
+    """(N, 3) mask of the hinge terms whose two members exist in quintuplet rows (N, 5)."""
+    have = np.asarray(table_rows) >= 0
+    return np.stack([have[:, 1] & have[:, 2], have[:, 2] & have[:, 3], have[:, 3] & have[:, 4]], 1)
+
+
 def select_candidates(n: int, subset_fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of the random candidate subset (at least one sample)."""
     if not 0 < subset_fraction <= 1:

@@ -10,7 +10,8 @@ The protocol (see DESIGN.md, "CelebA on a CPU"):
    and of its mirror image are cached; each method trains its per-attribute heads on them with
    the paper's schedule (rounds, re-clustering). ``"train"``: end to end, trunk included.
 3. Decisions: the method's own (threshold 0.5 / Eq. 3), or a variant on the same trained network
-   (the training prior's threshold correction; instance-wise kNN).
+   (the training prior's threshold correction; instance-wise kNN), each an estimator of
+   :mod:`lmle_core.classifiers` whose ``decision_function`` gives every image a score per attribute.
 
 Every stage is stored in a :class:`~lmle_core.runcache.RunCache` keyed by the data's content,
 the method's training identity, the budget and the core's code, so the attribute notebooks
@@ -27,10 +28,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import metrics, multilabel, nets
-from .experiments import Budget, Method, PreparedData
-from .runcache import RunCache
-from .training import TrainConfig
+from .. import classifiers, metrics, nets
+from ..imageset import PreparedData
+from ..methods import Budget, Method, get_method
+from ..runcache import RunCache
+from ..training import TrainTask, train
+from .model import AttributeModel, CachedFeatures, TrunkFeatures, attribute_embeddings
 
 
 @dataclass
@@ -50,7 +53,7 @@ class AttributeResult:
     train_seconds: float
     prior_seconds: float
     images_per_second: float
-    test_scores: Optional[np.ndarray] = None    # (N_test, A) classifier logits (softmax methods)
+    test_scores: Optional[np.ndarray] = None    # (N_test, A) the decision rule's scores (logits; Eq. 3 margins)
     from_cache: bool = False
     heads: Optional[torch.nn.Module] = field(default=None, repr=False)
     source: object = field(default=None, repr=False)
@@ -75,7 +78,7 @@ class AttributeResult:
     def embeddings(self, split: str, attribute: str) -> np.ndarray:
         """(N, d) embeddings of one attribute's head for every row of ``split`` (train: images then mirrors
         in the frozen protocol)."""
-        return multilabel.attribute_embeddings(self.heads, self.source, split, self.tasks.index(attribute)).cpu().numpy()
+        return attribute_embeddings(self.heads, self.source, split, self.tasks.index(attribute)).cpu().numpy()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -92,24 +95,27 @@ def _build_net(data: PreparedData, budget: Budget, n_tasks: int):
                           hidden=budget.head_hidden)
 
 
+def _sets(data: PreparedData) -> dict:
+    return {"train": data.train, "val": data.val, "test": data.test}
+
+
 def _train_prior(data: PreparedData, budget: Budget, progress: bool) -> dict:
     torch.manual_seed(budget.prior_seed)
-    device = data.train.device
-    net = _build_net(data, budget, len(data.tasks)).to(device)
-    source = multilabel.TrunkFeatures(net, {"train": data.train, "val": data.val, "test": data.test},
-                                      seed=budget.prior_seed)
-    cfg = TrainConfig(loss="softmax", iters_per_round=max(1, budget.prior_iters), max_rounds=1, patience=1,
-                      batch_size=budget.prior_batch_size, lr=budget.prior_lr, seed=budget.prior_seed)
+    net = _build_net(data, budget, len(data.tasks)).to(data.train.device)
+    source = TrunkFeatures(net, _sets(data), seed=budget.prior_seed)
     t = time.perf_counter()
-    res = multilabel.train_attributes(net.heads, source, data.train.labels, data.val.labels, cfg, progress=progress,
-                                      desc=f"{data.name} prior (sigmoid cross-entropy)") \
-        if budget.prior_iters > 0 else None
+    history = []
+    if budget.prior_iters > 0:
+        task = TrainTask(data.train.labels, data.val.labels, task_ids=range(len(data.tasks)))
+        res = train(AttributeModel(net.heads, source), task, get_method("Softmax"), budget.for_prior(multilabel=True),
+                    progress=progress, desc=f"{data.name} prior (sigmoid cross-entropy)")
+        history = [dataclasses.asdict(h) for h in res.history]
     seconds = time.perf_counter() - t
     net.eval()
     feats = {split: torch.cat(list(source.all_features(split))).cpu() for split in ("train", "val", "test")}
     feats["train_mirror"] = torch.cat(list(source.all_features("train", mirror=True))).cpu()
     return {"net_state": {k: v.cpu() for k, v in net.state_dict().items()}, "features": feats, "seconds": seconds,
-            "history": [dataclasses.asdict(h) for h in res.history] if res else []}
+            "history": history}
 
 
 def attribute_prior(data: PreparedData, budget: Budget, progress: bool = True, cache: Optional[RunCache] = None):
@@ -126,13 +132,10 @@ def _source_and_labels(prior: dict, data: PreparedData, budget: Budget, net=None
     device = data.train.device
     if budget.trunk == "frozen":
         f = {k: v.to(device).float() for k, v in prior["features"].items()}
-        source = multilabel.CachedFeatures(torch.cat([f["train"], f["train_mirror"]]), f["val"], f["test"],
-                                           n_images=len(data.train))
+        source = CachedFeatures(torch.cat([f["train"], f["train_mirror"]]), f["val"], f["test"],
+                                n_images=len(data.train))
         return source, np.concatenate([data.train.labels, data.train.labels])
-    if budget.trunk != "train":
-        raise ValueError(f"budget.trunk must be 'frozen' or 'train', got {budget.trunk!r}")
-    return multilabel.TrunkFeatures(net, {"train": data.train, "val": data.val, "test": data.test},
-                                    seed=budget.seed), data.train.labels
+    return TrunkFeatures(net, _sets(data), seed=budget.seed), data.train.labels
 
 
 def _heads_from_prior(prior: dict, data: PreparedData, budget: Budget, sel: List[int]):
@@ -151,45 +154,45 @@ def _heads_from_prior(prior: dict, data: PreparedData, budget: Budget, sel: List
 def _train_method(method: Method, prior, data, budget, sel, progress) -> dict:
     net = _heads_from_prior(prior, data, budget, sel)
     source, labels = _source_and_labels(prior, data, budget, net)
-    cfg = budget.train_config(method)
+    model = AttributeModel(net.heads, source)
+    task = TrainTask(labels[:, sel], data.val.labels[:, sel], task_ids=sel, groups=source.groups())
     t = time.perf_counter()
-    res = multilabel.train_attributes(net.heads, source, labels[:, sel], data.val.labels[:, sel], cfg,
-                                      progress=progress, desc=f"{data.name} {method.name}", attribute_ids=sel)
-    return {"heads_state": res.heads_state, "source_state": res.source_state, "seconds": time.perf_counter() - t,
+    res = train(model, task, method, budget, progress=progress, desc=f"{data.name} {method.name}")
+    state = model.state_dict()
+    return {"heads_state": state["heads"], "source_state": state["source"], "seconds": time.perf_counter() - t,
             "history": [dataclasses.asdict(h) for h in res.history], "iterations": res.iterations,
             "best_round": res.best_round, "val_balanced_accuracy": res.val_balanced_accuracy,
-            "knn_state": res.knn_state}
+            "knn_state": [r.state() for r in res.rules] if method.head == "embedding" else None}
 
 
 def _decide(method: Method, trained: dict, prior, data, budget, sel) -> dict:
+    """Per attribute, the method's decision rule on the test set: predictions (N, A) and scores (N, A)."""
     net = _heads_from_prior(prior, data, budget, sel)
     if trained["source_state"] is not None:   # end to end: the whole trained network
         net.load_state_dict(trained["source_state"])
     net.heads.load_state_dict(trained["heads_state"])
     source, labels = _source_and_labels(prior, data, budget, net)
     labels = labels[:, sel]
-    net.eval()
-    source.train(False)
-    scores = None
-    if method.loss == "softmax":
-        logits = multilabel.attribute_logits(net.heads, source, "test")
-        scores = logits.cpu().numpy()
-        thresholds = None
-        if method.decision == "prior-corrected":
-            p = np.clip(data.train.labels[:, sel].mean(0), 1e-6, 1 - 1e-6)
-            thresholds = np.log(p / (1 - p))
-        elif method.decision:
-            raise ValueError(f"decision {method.decision!r} does not apply to softmax methods")
-        pred = multilabel.threshold_decisions(logits, thresholds)
+    model = AttributeModel(net.heads, source).train(False)
+    embedding = method.head == "embedding"
+    if embedding:
+        test = [model.embeddings("test", a) for a in range(len(sel))]
     else:
-        if method.decision not in ("", "instance-knn"):
-            raise ValueError(f"decision {method.decision!r} does not apply to embedding methods")
-        if method.decision == "instance-knn":
-            knns = multilabel.fit_attribute_knns(net.heads, source, labels, budget.cluster_size, budget.knn_k,
-                                                 instance=True)
-        else:  # Eq. 3 over the centroids the best round was validated with
-            knns = multilabel.knns_from_state(trained["knn_state"], budget.knn_k)
-        pred = multilabel.predict_knn(net.heads, source, knns, "test")
+        logits = model.logits("test").cpu().numpy()
+        test = [logits[:, a] for a in range(len(sel))]
+    rules = []
+    for a in range(len(sel)):
+        rule = method.test_rule(budget, seed=0)
+        if rule is not None:     # a decision of its own, fitted on the training rows (embeddings or labels)
+            rules.append(rule.fit(model.embeddings("train", a) if embedding else None, labels[:, a]))
+        elif embedding:          # Eq. 3 over the centroids the best round was validated with
+            st = trained["knn_state"][a]
+            rules.append(classifiers.LMLEKNNClassifier.from_centroids(st["centroids"], st["centroid_labels"],
+                                                                      k=budget.knn_k))
+        else:
+            rules.append(classifiers.ArgmaxClassifier().fit(None, labels[:, a]))
+    pred = np.stack([rule.predict(x) for rule, x in zip(rules, test)], 1).astype(np.int8)
+    scores = np.stack([rule.decision_function(x) for rule, x in zip(rules, test)], 1)
     return {"predictions": pred, "scores": scores, "net": net, "source": source, "labels": labels}
 
 
@@ -238,16 +241,3 @@ def margin_search(method: Method, data: PreparedData, budget: Budget, scales, at
     table = pd.DataFrame(rows)
     best = float(table.loc[table["validation mean balanced accuracy"].idxmax(), "margin_scale"])
     return best, table
-
-
-def tuned_budget(name: str, data: PreparedData, budget: Budget, scales, attributes: Optional[List[str]] = None,
-                 progress: bool = True, cache: Optional[RunCache] = None):
-    """(``budget`` with the margin scale that :func:`margin_search` picks for method ``name``, the search
-    table); softmax methods (no margins) and an empty ``scales`` keep ``budget`` as it is."""
-    from .experiments import get_method
-
-    method = get_method(name)
-    if method.loss == "softmax" or not scales:
-        return budget, pd.DataFrame()
-    best, table = margin_search(method, data, budget, scales, attributes, progress, cache)
-    return dataclasses.replace(budget, margin_scale=best), table

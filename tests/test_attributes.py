@@ -1,4 +1,5 @@
-"""The multi-label (attribute) path against the single-label pieces run attribute by attribute."""
+"""The attribute (multi-label) path of the one training loop against the single-label pieces run
+attribute by attribute."""
 import copy
 
 import numpy as np
@@ -6,9 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmle_core import clustering, losses, mining, multilabel, nets, sampling
+from lmle_core import classifiers, clustering, losses, mining, nets, sampling
+from lmle_core.attributes import AttributeModel, CachedFeatures
 from lmle_core.knn import LargeMarginKNN
-from lmle_core.training import TrainConfig
+from lmle_core.methods import Budget, PlanInput, StepInput, get_method
+from lmle_core.training import TrainTask, train
+from lmle_core.training.loop import _schedule
 
 N_IMG, FEAT, A = 90, 12, 3
 
@@ -20,7 +24,7 @@ def problem(seed=0):
     base = rng.normal(size=(N_IMG, FEAT)) + labels @ rng.normal(size=(A, FEAT))
     mirror = base + rng.normal(scale=0.1, size=base.shape)
     t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
-    source = multilabel.CachedFeatures(t(np.concatenate([base, mirror])), t(rng.normal(size=(40, FEAT))),
+    source = CachedFeatures(t(np.concatenate([base, mirror])), t(rng.normal(size=(40, FEAT))),
                                        t(rng.normal(size=(30, FEAT))), n_images=N_IMG)
     val_labels = (rng.random((40, A)) < 0.3).astype(np.int64)
     return source, np.concatenate([labels, labels]), val_labels
@@ -35,10 +39,32 @@ def head_of(heads, a):
     return torch.nn.Sequential(lin1, torch.nn.ReLU(), lin2)
 
 
-def cfg(**kw):
-    base = dict(loss="quintuplet", resample=True, cost=True, iters_per_round=6, max_rounds=1, patience=1,
-                batch_size=8, lr=0.05, cluster_size=10, subset_fraction=1.0, margin_scale=0.5, knn_k=3, seed=0)
-    return TrainConfig(**{**base, **kw})
+def budget(**kw):
+    base = dict(iters_per_round=6, max_rounds=1, patience=1, batch_size=8, softmax_batch_size=8, lr=0.05,
+                cluster_size=10, subset_fraction=1.0, margin_scale=0.5, knn_k=3, seed=0)
+    return Budget(**{**base, **kw})
+
+
+def task_of(labels, val_labels, ids=(0, 1, 2), source=None):
+    return TrainTask(labels, val_labels, task_ids=list(ids), groups=None if source is None else source.groups())
+
+
+def plans_and_schedule(method, heads, source, labels, b, restrict=False):
+    task = task_of(labels, labels[:5], source=source)
+    model = AttributeModel(heads, source)
+    schedule = _schedule(method, task, b, 0)
+    plans = method.objective.plan_round(PlanInput(
+        features=[model.embeddings("train", a) for a in range(A)], labels=labels, multilabel=True, n_classes=2,
+        budget=b, round=0, seeds=[b.seed + a for a in range(A)], groups=source.groups(),
+        anchors=[np.unique(s) for s in schedule] if restrict else None, clusters=None))
+    return model, schedule, plans
+
+
+def step(method, model, labels, anchors, plans, bounds, b):
+    y = np.stack([labels[anchors[a], a] for a in range(A)])
+    w = torch.as_tensor(np.stack([sampling.batch_costs(r) for r in y])) if method.cost else None
+    return method.objective.step(StepInput(model=model, anchors=anchors, labels=y, weights=w, plans=plans,
+                                           bounds=bounds, rngs=[None] * A, budget=b, progress=0.0))
 
 
 def test_batched_heads_equal_separate_heads():
@@ -56,12 +82,10 @@ def test_quintuplet_step_equals_the_single_label_loss_per_attribute():
     attribute's own quintuplets (same anchors, tables, margins, costs), value and gradients."""
     source, labels, _ = problem()
     heads = nets.AttributeHeads(FEAT, A, hidden=16, embedding_dim=8)
-    c = cfg()
-    schedule = multilabel._schedule(labels, c, 0, [0, 1, 2])
-    plan = multilabel._plan_round(heads, source, labels, source.groups(), c, 0, [0, 1, 2])
+    c, method = budget(), get_method("Quintuplet+resample+cost")
+    model, schedule, plans = plans_and_schedule(method, heads, source, labels, c)
     bounds = [losses.margin_upper_bounds(np.bincount(labels[:, a], minlength=2), c.cluster_size) for a in range(A)]
-    loss, _ = multilabel._quintuplet_step(heads, source, labels, schedule[:, 0], plan, bounds, c, None,
-                                          torch.device("cpu"))
+    loss, _ = step(method, model, labels, schedule[:, 0], plans, bounds, c)
     loss.backward()
     for a in range(A):
         head = head_of(heads, a)
@@ -70,8 +94,8 @@ def test_quintuplet_step_equals_the_single_label_loss_per_attribute():
         cl = clustering.cluster_per_class(emb, labels[:, a], c.cluster_size, seed=c.seed + a)
         table = mining.build_quintuplets(emb, labels[:, a], cl.assignments, c.subset_fraction, seed=c.seed + a,
                                          groups=source.groups())
-        np.testing.assert_array_equal(table, plan["tables"][a])
-        anchors = sampling.BatchSampler(labels[:, a], c.batch_size, c.resample, seed=c.seed + 7 * a).next()
+        np.testing.assert_array_equal(table, plans[a]["table"])
+        anchors = sampling.BatchSampler(labels[:, a], c.batch_size, method.resample, seed=c.seed + 7 * a).next()
         rows = table[anchors]
         filled = np.where(rows >= 0, rows, rows[:, :1])
         e = F.normalize(head(source.splits["train"][torch.as_tensor(filled.reshape(-1))]), dim=-1).view(len(anchors), 5, -1)
@@ -94,10 +118,13 @@ def np_costs(y):
 def test_knn_per_attribute_equals_single_label_knn():
     source, labels, _ = problem(1)
     heads = nets.AttributeHeads(FEAT, A, hidden=16, embedding_dim=8)
-    knns = multilabel.fit_attribute_knns(heads, source, labels, cluster_size=10, k=3, seed=0)
-    got = {"test": multilabel.predict_knn(heads, source, knns, "test")}
-    restored = multilabel.knns_from_state([k.state() for k in knns], k=3)   # what the run cache keeps
-    np.testing.assert_array_equal(multilabel.predict_knn(heads, source, restored, "test"), got["test"])
+    model = AttributeModel(heads, source)
+    knns = [classifiers.LMLEKNNClassifier(k=3, cluster_size=10, seed=a).fit(model.embeddings("train", a), labels[:, a])
+            for a in range(A)]
+    got = {"test": np.stack([k.predict(model.embeddings("test", a)) for a, k in enumerate(knns)], 1)}
+    restored = [classifiers.LMLEKNNClassifier.from_centroids(**k.state(), k=3) for k in knns]   # what the cache keeps
+    np.testing.assert_array_equal(np.stack([k.predict(model.embeddings("test", a)) for a, k in enumerate(restored)], 1),
+                                  got["test"])
     for a in range(A):
         head = head_of(heads, a)
         with torch.no_grad():
@@ -106,38 +133,41 @@ def test_knn_per_attribute_equals_single_label_knn():
         cl = clustering.cluster_per_class(train, labels[:, a], 10, seed=a)
         expected = LargeMarginKNN(k=3).fit(cl.centroids, cl.centroid_labels).predict(test)
         np.testing.assert_array_equal(got["test"][:, a], expected)
-        assert knns[a].clusters.n_clusters == cl.n_clusters
+        assert knns[a].clusters_.n_clusters == cl.n_clusters
 
 
-@pytest.mark.parametrize("loss, resample", [("quintuplet", True), ("triplet", True), ("softmax", True),
-                                            ("softmax", False), ("quintuplet", False)])
-def test_attributes_train_the_same_together_as_alone(loss, resample):
+def train_heads(heads, source, labels, val_labels, method, b, ids=(0, 1, 2)):
+    return train(AttributeModel(heads, source), task_of(labels, val_labels, ids, source), get_method(method), b,
+                 progress=False)
+
+
+@pytest.mark.parametrize("method", ["Quintuplet+resample+cost", "Triplet+resample+cost", "Softmax+resample+cost",
+                                    "Softmax", "Quintuplet", "CRL(I) relative"])
+def test_attributes_train_the_same_together_as_alone(method):
     """Frozen features: training A heads in one multi-label run = training each attribute alone."""
     source, labels, val_labels = problem(2)
     torch.manual_seed(0)
     heads = nets.AttributeHeads(FEAT, A, hidden=16, embedding_dim=8)
     start = copy.deepcopy(heads.state_dict())
-    c = cfg(loss=loss, resample=resample)
-    together = multilabel.train_attributes(heads, source, labels, val_labels, c, progress=False)
+    b = budget()
+    train_heads(heads, source, labels, val_labels, method, b)
+    together = heads.state_dict()
     for a in range(A):
         alone = nets.AttributeHeads(FEAT, 1, hidden=16, embedding_dim=8)
         alone.load_state_dict({k: v[a:a + 1] for k, v in start.items()})
-        multilabel.train_attributes(alone, source, labels[:, a:a + 1], val_labels[:, a:a + 1], c, progress=False,
-                                    attribute_ids=[a])
+        train_heads(alone, source, labels[:, a:a + 1], val_labels[:, a:a + 1], method, b, ids=[a])
         for name, p in alone.state_dict().items():
-            torch.testing.assert_close(p[0], together.heads_state[name][a], rtol=1e-4, atol=1e-5, msg=name)
+            torch.testing.assert_close(p[0], together[name][a], rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_union_goes_through_the_source_once(monkeypatch):
     source, labels, _ = problem(3)
     heads = nets.AttributeHeads(FEAT, A, hidden=16, embedding_dim=8)
-    c = cfg()
-    schedule = multilabel._schedule(labels, c, 0, [0, 1, 2])
-    plan = multilabel._plan_round(heads, source, labels, source.groups(), c, 0, [0, 1, 2], schedule=schedule)
+    c, method = budget(), get_method("Quintuplet+resample+cost")
+    model, schedule, plans = plans_and_schedule(method, heads, source, labels, c, restrict=True)
     calls = []
     real = source.train_features
     monkeypatch.setattr(source, "train_features", lambda idx: calls.append(len(idx)) or real(idx))
     bounds = [losses.margin_upper_bounds([50, 40], 10)] * A
-    _, n_union = multilabel._quintuplet_step(heads, source, labels, schedule[:, 0], plan, bounds, c, None,
-                                             torch.device("cpu"))
+    _, n_union = step(method, model, labels, schedule[:, 0], plans, bounds, c)
     assert calls == [n_union] and n_union <= A * c.batch_size * 5

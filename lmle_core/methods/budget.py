@@ -1,0 +1,114 @@
+"""The budget: how long and how every method trains (the one configuration of a training run), and
+named presets that profiles and notebooks start from and override field by field.
+
+``Budget.from_dict({"preset": "celeba-frozen", "knn_k": 5})`` takes the preset, then the given fields.
+A value out of range is a ValueError naming the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
+
+@dataclass
+class Budget:
+    """How long and how each method trains; a profile sets these, notebooks pass them through."""
+
+    prior_iters: int = 2000          # softmax pretraining of the shared prior network
+    prior_batch_size: int = 128
+    prior_lr: float = 0.05
+    prior_resample: bool = False     # class-balanced batches + costs for the prior (binary attributes:
+                                     # a plain-softmax prior of a 7%-positive attribute predicts "negative")
+    iters_per_round: int = 5000
+    max_rounds: int = 4
+    patience: int = 1
+    batch_size: int = 40             # quintuplets / triplets / images per step
+    softmax_batch_size: int = 200    # softmax sees as many images per step as a quintuplet batch
+    lr: float = 0.01
+    embedding_dim: int = 64
+    cluster_size: int = 200
+    margin_scale: float = 0.5
+    subset_fraction: float = 0.5
+    knn_k: int = 20
+    seed: int = 0
+    # multi-label (attributes) only:
+    trunk: str = "frozen"            # "frozen": heads on the prior's cached features (CPU); "train": end to end
+    feature_dim: int = 512           # shared feature layer of the multi-task net (the prior features)
+    head_hidden: int = 128           # width of each attribute's two-layer head
+    crl_eta: float = 1.0             # CRL methods: alpha = crl_eta * Omega_imb of the training data
+    crl_k: int = 5                   # CRL: kappa, hard positives / negatives per minority anchor
+    crl_margin: float = 0.5          # CRL: margin of the relative and absolute forms
+    prior_seed: int = 0              # multi-label: seed of the shared prior network (``seed`` seeds the methods)
+    # edges only (data with a negative class): weight of DeepContour's positive-sharing term in the costs
+    positive_sharing: float = 0.0
+    # protocol choices the paper leaves open (defaults: as first implemented; Table 5 sets its own)
+    margin_bounds: str = "chord"     # "chord": bounds 2 sin(.) on squared distances as written; "squared"
+    cap_g2: bool = False             # cap the g2 angle at pi/2 (a class holding over half the data)
+    triplet_mining: str = "table"    # "table": random positive + nearest negative; "semi-hard": FaceNet in-batch
+    exclude_own_copies: bool = False  # single-label: no quintuplet member from the anchor's source image
+    recluster: bool = True           # controls of the budget curve: keep round 1's clusters ...
+    lr_decay: float = 1.0            # ... or lower the learning rate after round 1
+    # the optimiser and evaluation (SGD as the paper: momentum 0.9, weight decay 5e-4)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    sphere_fraction: float = 1.0     # the paper's s in the margin bounds
+    eval_batch_size: int = 2048      # images per forward pass when embedding a whole split
+
+    def __post_init__(self):
+        """Value ranges (a bad value is a ValueError naming the field, before anything trains)."""
+        positive = ("prior_batch_size", "iters_per_round", "max_rounds", "patience", "batch_size", "softmax_batch_size",
+                    "embedding_dim", "cluster_size", "knn_k", "feature_dim", "head_hidden", "crl_k",
+                    "eval_batch_size")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"budget.{name} must be a positive integer, got {value!r}")
+        for name in ("prior_iters",):
+            if getattr(self, name) < 0:
+                raise ValueError(f"budget.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("lr", "prior_lr", "margin_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"budget.{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 < self.subset_fraction <= 1:
+            raise ValueError(f"budget.subset_fraction must be in (0, 1], got {self.subset_fraction!r}")
+        for name in ("crl_eta", "crl_margin", "positive_sharing", "momentum", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"budget.{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 < self.sphere_fraction <= 1:
+            raise ValueError(f"budget.sphere_fraction must be in (0, 1], got {self.sphere_fraction!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"budget.lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        choices = {"trunk": ("frozen", "train"), "margin_bounds": ("chord", "squared"),
+                   "triplet_mining": ("table", "semi-hard")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"budget.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_dict(cls, values: Optional[dict]) -> "Budget":
+        """A budget from a dict: ``preset`` (a name of :data:`PRESETS`) first, then the other keys over it."""
+        values = dict(values or {})
+        preset = values.pop("preset", None)
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown budget parameter(s) {sorted(unknown)}; "
+                             f"known: {['preset'] + [f.name for f in dataclasses.fields(cls)]}")
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"unknown budget preset {preset!r}; presets: {sorted(PRESETS)}")
+        return cls(**{**(PRESETS[preset] if preset is not None else {}), **values})
+
+    def for_prior(self, multilabel: bool) -> "Budget":
+        """The budget the shared softmax prior trains with: ``prior_*`` as the loop's fields, one round.
+        Single-label data uses ``prior_resample``; the attribute prior trains on plain batches with
+        ``prior_seed`` (its features are shared by every method of every seed)."""
+        return dataclasses.replace(
+            self, iters_per_round=max(1, self.prior_iters), max_rounds=1, patience=1, batch_size=self.prior_batch_size,
+            softmax_batch_size=self.prior_batch_size, lr=self.prior_lr, lr_decay=1.0, recluster=True, positive_sharing=0.0,
+            seed=self.prior_seed if multilabel else self.seed)
+
+
+# Named starting points (every field not named keeps the paper-scale default above). Profiles and
+# notebooks write ``budget: {preset: NAME, field: value, ...}``.
+PRESETS: dict = {
+    "paper": {},
+}
