@@ -12,14 +12,11 @@ any notebook starts against the notebook's own cell tagged ``parameters``:
   a field of it, every value of the field's type, and the merged dict's value ranges through
   ``Budget.from_dict``); such dicts MERGE key by key over the layers (profile common < profile
   per-study < command line), so ``-y 'budget: {knn_k: 3}'`` changes one key of the profile's budget;
-- value ranges: a list whose notebook default is non-empty must not be empty; method names
-  (``method``, ``methods``, ``*_method(s)``, ``crl_candidates``) must be keys of
-  ``experiments.METHODS``; counts (``n_*``, ``*_iters``, ``*_size``, ``k``, ...) are never
-  negative, and never 0 where the notebook's default is positive (unless its comment says
-  what 0 means, e.g. "0 means all").
+- then the value ranges (:mod:`lmle_core.study.value_ranges`): budgets, non-empty lists, method
+  names, positive counts.
 
 A bad parameter raises :class:`ConfigError` naming the profile file (or the command line), the
-study, the parameter, the expected and the given type.
+study, the parameter and what is wrong (for a type: the expected and the given one).
 """
 
 from __future__ import annotations
