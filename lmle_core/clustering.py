@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import search
+from .checks import integer_labels, positive_int
 
 
 @dataclass
@@ -43,13 +44,16 @@ def cluster_per_class(features, labels, cluster_size: int = 200, seed: int = 0,
                       n_iter: int = 20, device=None) -> ClusterResult:
     """k-means inside each class; every sample is assigned to its nearest centroid of its class.
 
-    ``features``: (N, d) numpy or torch; ``labels``: (N,) integer classes.
+    ``features``: (N, d) numpy or torch, finite; ``labels``: (N,) integer classes.
     Clusters left empty by the final assignment are dropped, so every cluster has members.
+    Bad input (NaN / inf features, no rows, non-integer labels, mismatched lengths, a cluster size
+    that is not a positive integer) raises a ValueError naming the argument.
     """
-    if cluster_size < 1:
-        raise ValueError(f"cluster_size must be >= 1, got {cluster_size}")
-    feats = search.as_float_tensor(features, device)
-    labels = np.asarray(labels).reshape(-1)
+    positive_int(cluster_size, "cluster_size")
+    feats = search.as_float_tensor(features, device, name="features")
+    if feats.shape[0] == 0:
+        raise ValueError("features is empty (0 rows)")
+    labels = integer_labels(labels, "labels")
     if labels.shape[0] != feats.shape[0]:
         raise ValueError(f"{feats.shape[0]} feature rows but {labels.shape[0]} labels")
     assignments = np.empty(len(labels), dtype=np.int64)

@@ -11,14 +11,16 @@ determines it:
   (:func:`code_fingerprint`), so any change of the science code retrains.
 
 Entries live in ``$LMLE_CACHE_DIR/runs`` (default ``~/.cache/lmle/runs``), one ``.pt`` file
-(torch.save, written atomically) and a ``.json`` description each; delete the folder to start
-afresh. ``RunCache(enabled=False)`` computes everything and stores nothing; ``write=False`` reads
-but never writes (every process but the first of a distributed run).
+(torch.save, written atomically) and a ``.json`` description each, written last, with the
+``.pt`` file's sha256: an entry whose file does not match it (a same-size byte overwrite
+included) or cannot be read is recomputed and replaced, with a one-line warning naming the file.
+A cache folder that cannot be written is said once; the work goes on without storing. Delete
+the folder to start afresh. ``RunCache(enabled=False)`` computes everything and stores nothing;
+``write=False`` reads but never writes (every process but the first of a distributed run).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -28,6 +30,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from .data import _cache
 from .data._cache import hash_key
 from .data.paths import cache_dir
 
@@ -78,17 +81,32 @@ class RunCache:
         return self.directory / f"{key}.pt"
 
     def load(self, key: str) -> Any:
+        """The stored result, or None (a miss) when there is none or it does not verify."""
         path = self.path(key)
         if not self.enabled or not path.is_file():
             return None
+        if _cache.verified_meta(self._entry(path), ("pt",)) is None:  # no description yet, or damaged (said)
+            return None
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
-        except Exception:  # noqa: BLE001 -- a truncated or foreign file is a miss, recomputed and replaced
+        except Exception as exc:  # noqa: BLE001 -- a foreign file with a matching hash: recomputed and replaced
+            _cache.warn(f"run cache file {path} cannot be loaded ({type(exc).__name__}: {exc}); recomputing it")
             return None
 
+    @staticmethod
+    def _entry(path: Path) -> dict:
+        return {"json": path.with_suffix(".json"), "pt": path}
+
     def save(self, key: str, obj: Any, parts: dict) -> None:
+        """Store ``obj``; a folder that cannot be written is reported once and nothing is stored."""
         if not self.enabled or not self.write:
             return
+        try:
+            self._save(key, obj, parts)
+        except OSError as exc:
+            _cache.warn_unwritable(self.directory, exc)
+
+    def _save(self, key: str, obj: Any, parts: dict) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.path(key)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=self.directory)
@@ -100,7 +118,7 @@ class RunCache:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         meta = {"parts": parts, "code": code_fingerprint(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        target.with_suffix(".json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+        _cache.commit_entry(self._entry(target), meta, ("pt",))
 
     def get_or_compute(self, parts: dict, compute: Callable[[], Any]) -> tuple[Any, bool]:
         """(result, whether it came from the cache)."""

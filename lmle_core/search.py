@@ -8,7 +8,8 @@ and CPU-versus-GPU is decided here only:
   which keeps each distance tile in cache instead of materialising N x M.
 
 Set ``LMLE_SEARCH_BACKEND=torch`` (or ``faiss``) to force one. Distances are
-squared Euclidean everywhere, as in the LMLE paper.
+squared Euclidean everywhere, as in the LMLE paper. Features must be finite: NaN or inf raise a
+ValueError naming the argument (faiss and torch would otherwise return arbitrary neighbours).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 import torch
+
+from .checks import positive_int
 
 _VALID_BACKENDS = ("auto", "faiss", "torch")
 
@@ -44,14 +47,25 @@ def backend_for(device: torch.device | str | None = None) -> str:
     return "faiss" if _faiss() is not None else "torch"
 
 
-def as_float_tensor(x, device: torch.device | str | None = None) -> torch.Tensor:
-    """float32, contiguous, 2-D tensor view of numpy or torch input (no copy when possible)."""
-    t = torch.as_tensor(x)
+def as_float_tensor(x, device: torch.device | str | None = None, name: str = "features") -> torch.Tensor:
+    """float32, contiguous, 2-D tensor view of numpy or torch input (no copy when possible).
+
+    A ValueError naming ``name`` for input that is not numeric, not 2-D, or not finite.
+    """
+    try:
+        t = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} must be a numeric (n, d) array ({exc})") from None
+    if t.dtype.is_complex:
+        raise ValueError(f"{name} must be a real (n, d) array, got dtype {t.dtype}")
     if device is not None:
         t = t.to(device)
     t = t.float()
     if t.dim() != 2:
-        raise ValueError(f"expected a 2-D (n, d) array of features, got shape {tuple(t.shape)}")
+        raise ValueError(f"{name}: expected a 2-D (n, d) array of features, got shape {tuple(t.shape)}")
+    # min and max are NaN / inf exactly when some entry is: one pass (torch.isfinite costs ~10x more)
+    if t.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(t))).all()):
+        raise ValueError(f"{name} holds {int((~torch.isfinite(t)).sum())} non-finite values (NaN or inf)")
     return t.contiguous()
 
 
@@ -106,15 +120,14 @@ def farthest(queries, database, k: int = 1, device=None) -> Tuple[torch.Tensor, 
 
 
 def _search(queries, database, k, largest, device):
-    q = as_float_tensor(queries, device)
-    db = as_float_tensor(database, q.device)
+    positive_int(k, "k")
+    q = as_float_tensor(queries, device, name="queries")
+    db = as_float_tensor(database, q.device, name="database")
     if q.shape[1] != db.shape[1]:
         raise ValueError(f"queries have d={q.shape[1]} but database has d={db.shape[1]}")
     if db.shape[0] == 0:
-        raise ValueError("empty database")
+        raise ValueError("database is empty (0 rows)")
     k = int(min(k, db.shape[0]))
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
     if backend_for(q.device) == "faiss":
         return _faiss_search(q, db, k, largest)
     return _torch_topk(q, db, k, largest)
@@ -145,8 +158,11 @@ def kmeans(x, n_clusters: int, n_iter: int = 20, seed: int = 0, device=None) -> 
     faiss.Kmeans on CPU when available, else Lloyd's algorithm in torch with
     k-means++ seeding (empty clusters re-seeded with the worst-fitted points).
     """
-    pts = as_float_tensor(x, device)
+    pts = as_float_tensor(x, device, name="x")
     n = pts.shape[0]
+    if n == 0:
+        raise ValueError("x is empty (0 rows)")
+    positive_int(n_clusters, "n_clusters")
     if not 1 <= n_clusters <= n:
         raise ValueError(f"n_clusters={n_clusters} must be in [1, {n}] (number of points)")
     if n_clusters == 1:

@@ -54,3 +54,25 @@ def test_errors():
         cluster_per_class(np.zeros((4, 2)), [0, 0, 1, 1], cluster_size=0)
     with pytest.raises(ValueError, match="labels"):
         cluster_per_class(np.zeros((4, 2)), [0, 0, 1], cluster_size=2)
+
+
+@pytest.mark.parametrize("features, labels, cluster_size, words", [
+    (np.array([[0.0, np.nan], [1, 1], [2, 2], [3, 3]]), [0, 0, 1, 1], 2, r"^features holds 1 non-finite"),
+    (np.array([[0.0, np.inf], [1, 1], [2, 2], [3, 3]]), [0, 0, 1, 1], 2, r"^features holds 1 non-finite"),
+    (np.zeros((0, 2)), [], 2, r"^features is empty"),
+    (np.zeros((4, 2)), ["a", "a", "b", "b"], 2, r"^labels must hold integer class labels, got dtype <U1"),
+    (np.zeros((4, 2)), [0, 0.5, 1, 1], 2, r"^labels must hold integer class labels, found 0.5"),
+    (np.zeros((4, 2)), [0, np.nan, 1, 1], 2, r"^labels holds 1 non-finite"),
+    (np.zeros((4, 2)), [0, 0, 1, 1], 2.5, r"^cluster_size must be a positive integer, got 2.5"),
+    (np.zeros((4, 2)), [0, 0, 1, 1], -1, r"^cluster_size must be a positive integer, got -1"),
+])
+def test_bad_input_is_a_value_error_naming_the_argument(features, labels, cluster_size, words):
+    """Issue 21: NaN features were clustered, string labels gave raw numpy / faiss errors."""
+    with pytest.raises(ValueError, match=words):
+        cluster_per_class(features, labels, cluster_size=cluster_size)
+
+
+def test_whole_float_labels_still_work():
+    a = cluster_per_class(np.arange(8.0)[:, None], [0, 0, 0, 0, 1, 1, 1, 1], cluster_size=2)
+    b = cluster_per_class(np.arange(8.0)[:, None], np.array([0, 0, 0, 0, 1, 1, 1, 1], float), cluster_size=2)
+    np.testing.assert_array_equal(a.assignments, b.assignments)

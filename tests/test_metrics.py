@@ -72,3 +72,35 @@ def test_multiclass_metrics_match_scikit_learn():
     assert got["accuracy"] == pytest.approx(accuracy_score(y, p))
     assert got["precision"] == pytest.approx(precision_score(y, p, average="macro", zero_division=0))
     assert got["recall"] == pytest.approx(recall_score(y, p, average="macro"))
+
+
+@pytest.mark.parametrize("y_true, y_pred, words", [
+    ([], [], r"^y_true is empty"),
+    ([0, 1, np.nan], [0, 1, 1], r"^y_true holds 1 non-finite"),
+    ([0, 1, 1], [0, 0.5, 1], r"^y_pred must hold integer class labels, found 0.5"),
+    (["cat", "dog"], ["cat", "cat"], r"^y_true must hold integer class labels, got dtype <U3"),
+])
+def test_bad_labels_are_named(y_true, y_pred, words):
+    """Issue 21: NaN or fractional labels counted as classes of their own; empty input gave nan."""
+    from lmle_core.metrics import multiclass_metrics, per_class_recall
+
+    for fn in (balanced_accuracy, multiclass_metrics, per_class_recall):
+        with pytest.raises(ValueError, match=words):
+            fn(y_true, y_pred)
+
+
+def test_attribute_labels_must_be_binary():
+    """CelebA's raw -1 / 1 read as booleans would be all positive: named instead."""
+    from lmle_core.metrics import attribute_metrics
+
+    y = np.array([[1, 0], [0, 1]])
+    for fn in (per_attribute_balanced_accuracy, attribute_metrics):
+        with pytest.raises(ValueError, match=r"^y_true must hold binary 0/1 labels, found -1"):
+            fn(np.where(y == 1, 1, -1), y)
+        with pytest.raises(ValueError, match=r"^y_pred must hold binary 0/1 labels, found 0.7"):
+            fn(y, y * 0.7)
+        with pytest.raises(ValueError, match=r"^y_true is empty"):
+            fn(np.zeros((0, 2)), np.zeros((0, 2)))
+    with pytest.raises(ValueError, match=r"^binary_labels must hold binary 0/1 labels, found nan"):
+        imbalance_level(np.array([[0.0, np.nan]]))
+    np.testing.assert_allclose(imbalance_level(y.astype(bool)), [0.0, 0.0])

@@ -125,3 +125,25 @@ def test_table_for_the_anchors_of_a_round_only(search_backend):
     neg = nearest_other_class(x, labels, 0.5, seed=2, anchors=anchors)
     np.testing.assert_array_equal(neg[anchors], full[anchors, 4])
     assert (neg[others] == -1).all()
+
+
+@pytest.mark.parametrize("features, labels, assignments, words", [
+    (np.array([[0.0, np.nan], [1, 1], [2, 2]]), [0, 1, 1], [0, 1, 1], r"^features holds 1 non-finite"),
+    (np.array([[0.0, -np.inf], [1, 1], [2, 2]]), [0, 1, 1], [0, 1, 1], r"^features holds 1 non-finite"),
+    (np.zeros((0, 2)), [], [], r"^features is empty"),
+    (np.zeros((3, 2)), ["a", "b", "b"], [0, 1, 1], r"^labels must hold integer class labels"),
+    (np.zeros((3, 2)), [0, 1, 1], [0, 1.5, 1], r"^assignments must hold integer class labels, found 1.5"),
+    (np.zeros((3, 2)), [0, np.nan, 1], [0, 1, 1], r"^labels holds 1 non-finite"),
+])
+def test_bad_input_is_a_value_error_naming_the_argument(features, labels, assignments, words):
+    """Issue 21: NaN features were mined (arbitrary members); strings gave raw numpy errors."""
+    with pytest.raises(ValueError, match=words):
+        build_quintuplets(features, labels, assignments)
+    if "assignments" not in words:
+        with pytest.raises(ValueError, match=words):
+            nearest_other_class(features, labels)
+
+
+def test_nearest_other_class_length_mismatch_is_named():
+    with pytest.raises(ValueError, match=r"^labels has 2 entries for 3 feature rows"):
+        nearest_other_class(np.zeros((3, 2)), [0, 1])

@@ -32,6 +32,50 @@ def test_get_or_compute_keys(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 
 
+def test_same_size_overwrite_is_recomputed(tmp_path, capsys):
+    """Issue 21: a same-size byte overwrite of a stored .pt was served (Male / Softmax 56.47 -> 50.00)."""
+    cache = runcache.RunCache(tmp_path)
+    stored = {"predictions": np.arange(100, dtype=np.int64)}
+    cache.get_or_compute({"m": 1}, lambda: stored)
+    path = cache.path(cache.key({"m": 1}))
+    data = bytearray(path.read_bytes())
+    pos = data.find(np.arange(100, dtype=np.int64).tobytes()[8 * 40:8 * 41])  # the stored value 40
+    assert pos > 0
+    data[pos] ^= 0x01  # 40 -> 41, same size, still a valid torch file
+    path.write_bytes(bytes(data))
+    capsys.readouterr()
+    value, hit = cache.get_or_compute({"m": 1}, lambda: {"predictions": np.arange(100, dtype=np.int64)})
+    assert not hit and value["predictions"][40] == 40
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "does not match its recorded sha256" in err[0]
+    _, hit = cache.get_or_compute({"m": 1}, lambda: pytest.fail("recomputed a repaired entry"))
+    assert hit
+
+
+def test_damaged_description_is_recomputed(tmp_path, capsys):
+    cache = runcache.RunCache(tmp_path)
+    cache.get_or_compute({"m": 1}, lambda: 1)
+    meta = cache.path(cache.key({"m": 1})).with_suffix(".json")
+    meta.write_text("{ not json")
+    value, hit = cache.get_or_compute({"m": 1}, lambda: 2)
+    assert (value, hit) == (2, False)
+    assert str(meta) in capsys.readouterr().err
+
+
+def test_unwritable_cache_folder_is_said_once_and_work_goes_on(tmp_path, capsys, monkeypatch):
+    from lmle_core.data import _cache
+
+    monkeypatch.setattr(_cache, "_UNWRITABLE_SEEN", set())
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    monkeypatch.setenv("LMLE_CACHE_DIR", str(blocker / "cache"))  # cannot be created, even by root
+    cache = runcache.RunCache()
+    assert cache.get_or_compute({"m": 1}, lambda: 1) == (1, False)
+    assert cache.get_or_compute({"m": 2}, lambda: 2) == (2, False)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"warning: cannot write the cache folder {blocker / 'cache' / 'runs'}")
+
+
 def test_disabled_cache_stores_nothing(tmp_path):
     cache = runcache.RunCache(tmp_path / "c", enabled=False)
     assert cache.get_or_compute({"a": 1}, lambda: 1) == (1, False)

@@ -46,3 +46,27 @@ def test_class_members_draws_uniformly_within_the_class():
     assert np.bincount(draws, minlength=6)[[0, 2, 4]].min() > 900
     mixed = members.draw(np.array([0, 1, 2, 0]), rng)
     np.testing.assert_array_equal(labels[mixed], [0, 1, 2, 0])
+
+
+def test_bad_input_is_named():
+    """Issue 21: NaN labels became classes of their own, 2.5 was silently a batch of 2."""
+    import pytest
+
+    from lmle_core.sampling import positive_sharing_costs
+
+    with pytest.raises(ValueError, match=r"^labels holds 1 non-finite"):
+        BatchSampler([0, 1, np.nan], 2, balanced=True)
+    with pytest.raises(ValueError, match=r"^labels must hold integer class labels, got dtype <U1"):
+        BatchSampler(["a", "b"], 2, balanced=True)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 2.5"):
+        BatchSampler([0, 1], 2.5, balanced=False)
+    with pytest.raises(ValueError, match=r"^batch_labels must hold integer class labels, found 0.5"):
+        batch_costs([0, 0.5])
+    with pytest.raises(ValueError, match=r"^sharing must be a finite number >= 0, got nan"):
+        positive_sharing_costs([0, 1], sharing=float("nan"))
+    with pytest.raises(ValueError, match=r"^batch_labels must be a \(B, A\) array"):
+        multilabel_batch_costs([0, 1])
+    with pytest.raises(ValueError, match=r"^labels must be a non-empty array of class ids >= 0, found -1"):
+        ClassMembers([0, -1, 1])
+    with pytest.raises(ValueError, match=r"^classes must be in \[0, 1\], found 2"):
+        ClassMembers([0, 1, 1]).draw([2], np.random.default_rng(0))

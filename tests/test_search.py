@@ -53,3 +53,34 @@ def test_backend_choice(monkeypatch):
         search.backend_for("cpu")
     monkeypatch.setenv("LMLE_SEARCH_BACKEND", "auto")
     assert search.backend_for(torch.device("cpu")) in ("faiss", "torch")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_features_are_named(bad, search_backend):
+    """Issue 21: NaN / inf went through faiss and torch and gave arbitrary neighbours."""
+    x = np.zeros((5, 2), np.float32)
+    x[3, 1] = bad
+    ok = np.ones((4, 2), np.float32)
+    with pytest.raises(ValueError, match=r"^queries holds 1 non-finite values"):
+        search.nearest(x, ok)
+    with pytest.raises(ValueError, match=r"^database holds 1 non-finite values"):
+        search.farthest(ok, x)
+    with pytest.raises(ValueError, match=r"^x holds 1 non-finite values"):
+        search.kmeans(x, 2)
+    with pytest.raises(ValueError, match=r"^features holds 1 non-finite"):
+        search.as_float_tensor(torch.as_tensor(x))
+
+
+def test_bad_search_arguments_are_named():
+    with pytest.raises(ValueError, match=r"^queries must be a numeric \(n, d\) array"):
+        search.nearest([["a", "b"]], np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"^database is empty"):
+        search.nearest(np.zeros((2, 2)), np.zeros((0, 2)))
+    with pytest.raises(ValueError, match=r"^k must be a positive integer, got 2.5"):
+        search.nearest(np.zeros((2, 2)), np.ones((3, 2)), k=2.5)
+    with pytest.raises(ValueError, match=r"^x is empty"):
+        search.kmeans(np.zeros((0, 2)), 1)
+    with pytest.raises(ValueError, match=r"^n_clusters must be a positive integer, got 1.5"):
+        search.kmeans(np.zeros((3, 2)), 1.5)
+    with pytest.raises(ValueError, match=r"^features: expected a 2-D"):
+        search.as_float_tensor(np.zeros(3))

@@ -224,14 +224,10 @@ def load_celeba(
     }
     entry = None
     if cache:
-        try:
-            entry = _cache.entry_paths("celeba", _cache.hash_key(key_obj))
-        except OSError as exc:
-            warnings.warn(f"CelebA cache disabled ({exc})")
-        if entry is not None:
-            hit = _load_cached(entry, (H, W))
-            if hit is not None:
-                return hit
+        entry = _cache.entry_paths("celeba", _cache.hash_key(key_obj))
+        hit = _load_cached(entry, (H, W))
+        if hit is not None:
+            return hit
 
     # ---- annotations
     part = read_partition(p["partition"])
@@ -265,7 +261,7 @@ def load_celeba(
             writer = _cache.NpyWriter(entry["npy"], (n, H, W, 3), np.uint8)
             images = writer.array
         except OSError as exc:
-            warnings.warn(f"CelebA cache disabled ({exc})")
+            _cache.warn_unwritable(entry["npy"].parent, exc)
             writer = None
     if writer is None:
         entry = None
@@ -286,10 +282,13 @@ def load_celeba(
         crop_box=list(CROP_BOX),
     )
     if writer is not None:
-        writer.commit()
-        _cache.atomic_save_npz(entry["npz"], attributes=attributes, split=split, identity=identity)
-        _cache.atomic_write_json(entry["json"], dict(meta, version=READER_VERSION, created=_cache.now(), n=n))
-        images = np.load(entry["npy"], mmap_mode="r")
+        try:
+            writer.commit()
+            _cache.atomic_save_npz(entry["npz"], attributes=attributes, split=split, identity=identity)
+            _cache.commit_entry(entry, dict(meta, version=READER_VERSION, created=_cache.now(), n=n), ("npy", "npz"))
+            images = np.load(entry["npy"], mmap_mode="r")
+        except OSError as exc:  # a full disk: the decoded images are still in hand
+            _cache.warn_unwritable(entry["npy"].parent, exc)
     return CelebA(
         images=images,
         attributes=attributes,
@@ -305,30 +304,33 @@ def load_celeba(
 
 
 def _load_cached(entry, image_size) -> Optional[CelebA]:
-    meta = _cache.read_json(entry["json"])
-    if not meta or meta.get("version") != READER_VERSION:
+    """The cached crops when the entry is complete and its files match their recorded sha256;
+    else None (a damaged entry is named in a one-line warning, rebuilt and replaced)."""
+    meta = _cache.verified_meta(entry, ("npy", "npz"))
+    if meta is None or meta.get("version") != READER_VERSION:
         return None
     try:
         images = np.load(entry["npy"], mmap_mode="r")
         with np.load(entry["npz"]) as z:
             attributes, split, identity = z["attributes"], z["split"], z["identity"]
-    except (OSError, ValueError, KeyError):
+        n = meta["n"]
+        if images.shape != (n,) + tuple(image_size) + (3,) or len(attributes) != n:
+            raise ValueError(f"shapes {images.shape} / {attributes.shape} do not fit n = {n}")
+        return CelebA(
+            images=images,
+            attributes=attributes,
+            attribute_names=list(meta["attribute_names"]),
+            split=split,
+            identity=identity,
+            filenames=list(meta["filenames"]),
+            image_size=tuple(image_size),
+            crop_box=tuple(meta["crop_box"]),
+            n_annotated=int(meta["n_annotated"]),
+            n_present=int(meta["n_present"]),
+        )
+    except Exception as exc:  # noqa: BLE001 -- BadZipFile, a foreign pickle, ...: rebuilt
+        _cache.warn(f"cache entry {entry['json']} cannot be read ({type(exc).__name__}: {exc}); rebuilding the entry")
         return None
-    n = meta.get("n")
-    if images.shape != (n,) + tuple(image_size) + (3,) or len(attributes) != n:
-        return None
-    return CelebA(
-        images=images,
-        attributes=attributes,
-        attribute_names=list(meta["attribute_names"]),
-        split=split,
-        identity=identity,
-        filenames=list(meta["filenames"]),
-        image_size=tuple(image_size),
-        crop_box=tuple(meta["crop_box"]),
-        n_annotated=int(meta["n_annotated"]),
-        n_present=int(meta["n_present"]),
-    )
 
 
 # --------------------------------------------------------------------------- decoding

@@ -5,6 +5,9 @@
   amount of white space (the official file right-aligns them, CRLF endings).
 * ``list_eval_partition.txt``: ``<file name> 0|1|2`` (train / val / test).
 * ``identity_CelebA.txt``: ``<file name> <identity number>``.
+
+Every file name appears once: a repeated name (a duplicate or a conflicting line, which could move
+a training image into the test split) is a :class:`CorruptFileError` naming the file and the line.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ def read_attributes(path) -> Tuple[List[str], List[str], np.ndarray]:
     filenames, values = _parse_attribute_rows_fast(text, n_attr)
     if filenames is None:  # something is off: find the exact line
         filenames, values = _parse_attribute_rows_slow(path, text.splitlines(), n_attr)
+    if len(set(filenames)) != len(filenames):
+        _raise_first_repeat(path, text.splitlines()[2:], first_line=3)
     if len(filenames) != count:
         raise CorruptFileError(path, f"header announces {count} images but {len(filenames)} rows follow", line=1)
     return filenames, names, (values > 0).astype(np.int8)
@@ -98,9 +103,23 @@ def _parse_attribute_rows_slow(path: Path, lines: List[str], n_attr: int):
     return filenames, np.array(rows, dtype=np.int8).reshape(-1, n_attr)
 
 
+def _raise_first_repeat(path: Path, lines: List[str], first_line: int) -> None:
+    """Raise for the first line whose file name an earlier line already gave."""
+    seen: Dict[str, int] = {}
+    for lineno, ln in enumerate(lines, start=first_line):
+        parts = ln.split()
+        if not parts:
+            continue
+        if parts[0] in seen:
+            raise CorruptFileError(path, f"{parts[0]} is listed again (first on line {seen[parts[0]]}); "
+                                         f"every image must appear once", line=lineno)
+        seen[parts[0]] = lineno
+
+
 def _read_name_int(path, allowed=None) -> Dict[str, int]:
     path = Path(path)
     out: Dict[str, int] = {}
+    first: Dict[str, int] = {}
     for lineno, ln in enumerate(_lines(path), start=1):
         parts = ln.split()
         if not parts:
@@ -113,6 +132,11 @@ def _read_name_int(path, allowed=None) -> Dict[str, int]:
             raise CorruptFileError(path, f"expected an integer, found {parts[1]!r}", line=lineno) from None
         if allowed is not None and v not in allowed:
             raise CorruptFileError(path, f"value {v} not in {sorted(allowed)}", line=lineno)
+        if parts[0] in first:
+            same = "the same value" if out[parts[0]] == v else f"{out[parts[0]]} there, {v} here"
+            raise CorruptFileError(path, f"{parts[0]} is listed again (first on line {first[parts[0]]}, {same}); "
+                                         f"every image must appear once", line=lineno)
+        first[parts[0]] = lineno
         out[parts[0]] = v
     return out
 

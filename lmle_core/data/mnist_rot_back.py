@@ -137,15 +137,22 @@ def _save(entry, data: RotBackImage, meta: dict) -> None:
         if prov is not None:
             for f in _PROV_FIELDS:
                 arrays[f"{split}_{f}"] = getattr(prov, f)
-    _cache.atomic_save_npz(entry["npz"], **arrays)
-    _cache.atomic_write_json(
-        entry["json"], dict(meta, source=data.source, background_ids=data.background_ids, seed=data.seed, created=_cache.now())
-    )
+    try:
+        _cache.atomic_save_npz(entry["npz"], **arrays)
+        _cache.commit_entry(
+            entry,
+            dict(meta, source=data.source, background_ids=data.background_ids, seed=data.seed, created=_cache.now()),
+            ("npz",),
+        )
+    except OSError as exc:  # a read-only or full cache folder: the data is in hand, uncached
+        _cache.warn_unwritable(entry["npz"].parent, exc)
 
 
 def _load(entry) -> Optional[RotBackImage]:
-    meta = _cache.read_json(entry["json"])
-    if not meta:
+    """The cached arrays when the entry's files match their recorded sha256; else None (a damaged
+    entry is named in a one-line warning, rebuilt and replaced)."""
+    meta = _cache.verified_meta(entry, ("npz",))
+    if meta is None:
         return None
     try:
         with np.load(entry["npz"]) as z:
@@ -165,7 +172,8 @@ def _load(entry) -> Optional[RotBackImage]:
             test_provenance=provs.get("test"),
             seed=meta.get("seed"),
         )
-    except (OSError, ValueError, KeyError):
+    except Exception as exc:  # noqa: BLE001 -- BadZipFile, a missing array, ...: rebuilt
+        _cache.warn(f"cache entry {entry['json']} cannot be read ({type(exc).__name__}: {exc}); rebuilding the entry")
         return None
 
 

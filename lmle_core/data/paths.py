@@ -45,8 +45,12 @@ def dataset_dir(name: str, data_root=None) -> Path:
 
 
 def cache_dir() -> Path:
-    """``$LMLE_CACHE_DIR`` if set, else ``~/.cache/lmle``; created on demand."""
+    """``$LMLE_CACHE_DIR`` if set, else ``~/.cache/lmle``; created on demand (a folder that cannot be
+    created is returned as it is: the cache's writers report it once and go on uncached)."""
     env = os.environ.get(CACHE_DIR_ENV)
     path = Path(env).expanduser() if env else Path.home() / ".cache" / "lmle"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
     return path

@@ -3,10 +3,15 @@
 ``balanced_accuracy`` is the LMLE paper's metric: binary 0.5*(tp/Np + tn/Nn),
 multi-class the mean per-class recall (the two agree for two classes). Classes
 absent from ``y_true`` are ignored, as in scikit-learn.
+
+Labels and predictions are integer classes (attribute tables: 0/1); empty, mismatched,
+non-finite or non-integer input raises a ValueError naming the argument.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .. import checks
 
 
 def per_class_recall(y_true, y_pred, classes=None) -> dict:
@@ -28,9 +33,7 @@ def balanced_accuracy(y_true, y_pred) -> float:
 
 def per_attribute_balanced_accuracy(y_true, y_pred) -> np.ndarray:
     """(N, A) binary attribute labels and predictions -> (A,) balanced accuracies."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.ndim != 2 or y_true.shape != y_pred.shape:
-        raise ValueError(f"expected two (N, A) arrays of the same shape, got {y_true.shape} and {y_pred.shape}")
+    y_true, y_pred = _check_attribute_pair(y_true, y_pred)
     return np.array([balanced_accuracy(y_true[:, a], y_pred[:, a]) for a in range(y_true.shape[1])])
 
 
@@ -46,9 +49,7 @@ def attribute_metrics(y_true, y_pred) -> dict:
 
     Balanced accuracy alone can be raised by giving precision away; the attribute tables report all four.
     """
-    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
-    if y_true.ndim != 2 or y_true.shape != y_pred.shape:
-        raise ValueError(f"expected two (N, A) arrays of the same shape, got {y_true.shape} and {y_pred.shape}")
+    y_true, y_pred = (a.astype(bool) for a in _check_attribute_pair(y_true, y_pred))
     tp = (y_true & y_pred).sum(0).astype(np.float64)
     tn = (~y_true & ~y_pred).sum(0).astype(np.float64)
     n_pos, n_neg, n_pred = y_true.sum(0), (~y_true).sum(0), y_pred.sum(0)
@@ -73,12 +74,25 @@ def multiclass_metrics(y_true, y_pred) -> dict:
 
 def imbalance_level(binary_labels) -> np.ndarray:
     """|positive rate - 50| in percent, per column (the LMLE Table 2 row)."""
-    y = np.asarray(binary_labels, dtype=np.float64)
+    y = np.asarray(checks.binary_labels(binary_labels, "binary_labels"), dtype=np.float64)
+    if y.shape[0] == 0:
+        raise ValueError("binary_labels is empty (0 rows)")
     return np.abs(100.0 * y.mean(0) - 50.0)
 
 
 def _check_pair(y_true, y_pred):
-    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    y_true, y_pred = checks.integer_labels(y_true, "y_true"), checks.integer_labels(y_pred, "y_pred")
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}")
+    if y_true.size == 0:
+        raise ValueError("y_true is empty (no labels)")
+    return y_true, y_pred
+
+
+def _check_attribute_pair(y_true, y_pred):
+    y_true, y_pred = checks.binary_labels(y_true, "y_true"), checks.binary_labels(y_pred, "y_pred")
+    if y_true.ndim != 2 or y_true.shape != y_pred.shape:
+        raise ValueError(f"expected two (N, A) arrays of the same shape, got {y_true.shape} and {y_pred.shape}")
+    if y_true.shape[0] == 0:
+        raise ValueError("y_true is empty (0 rows)")
     return y_true, y_pred

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .. import search
+from ..checks import integer_labels
 
 ANCHOR, P_PLUS, P_MINUS, P_MINUS2, NEGATIVE = range(5)  # columns of the table
 
@@ -51,10 +52,12 @@ def build_quintuplets(features, labels, assignments, subset_fraction: float = 0.
     ``anchors``: optional ids of the only rows to fill (the anchors a training round will draw);
     the other rows keep -1 members. The candidates are the same either way.
     """
-    feats = search.as_float_tensor(features, device)
-    labels = np.asarray(labels).reshape(-1)
-    assignments = np.asarray(assignments).reshape(-1).astype(np.int64)
+    feats = search.as_float_tensor(features, device, name="features")  # finite, 2-D (ValueError naming it)
+    labels = integer_labels(labels, "labels")
+    assignments = integer_labels(assignments, "assignments").astype(np.int64)
     n = feats.shape[0]
+    if n == 0:
+        raise ValueError("features is empty (0 rows)")
     if not (labels.shape[0] == assignments.shape[0] == n):
         raise ValueError(f"features ({n}), labels ({labels.shape[0]}) and assignments "
                          f"({assignments.shape[0]}) must have the same length")
@@ -80,8 +83,10 @@ def nearest_other_class(features, labels, subset_fraction: float = 0.5, seed: in
     """(N,) the nearest other-class candidate of every sample (the quintuplet's ``n``,
     also the triplet baseline's negative); -1 when no other class has candidates (or, with
     ``anchors``, for the rows not listed)."""
-    feats = search.as_float_tensor(features, device)
-    labels = np.asarray(labels).reshape(-1)
+    feats = search.as_float_tensor(features, device, name="features")
+    labels = integer_labels(labels, "labels", feats.shape[0], "feature rows")
+    if len(labels) == 0:
+        raise ValueError("features is empty (0 rows)")
     wanted = np.ones(len(labels), bool) if anchors is None else np.isin(np.arange(len(labels)), anchors)
     return _nearest_other_class(feats, labels, select_candidates(len(labels), subset_fraction, seed), wanted)
 

@@ -9,10 +9,14 @@ any notebook starts against the notebook's own cell tagged ``parameters``:
   the default), lists element by element when the default's elements share one type, dicts
   key by key against the default's keys;
 - a dict named ``budget`` or ``*_budget`` is checked against ``experiments.Budget`` (every key
-  a field of it, every value of the field's type).
+  a field of it, every value of the field's type, and the merged dict's value ranges through
+  ``Budget.from_dict``); such dicts MERGE key by key over the layers (profile common < profile
+  per-study < command line), so ``-y 'budget: {knn_k: 3}'`` changes one key of the profile's budget;
+- then the value ranges (:mod:`lmle_core.study.value_ranges`): budgets, non-empty lists, method
+  names, positive counts.
 
 A bad parameter raises :class:`ConfigError` naming the profile file (or the command line), the
-study, the parameter, the expected and the given type.
+study, the parameter and what is wrong (for a type: the expected and the given one).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
+
+from lmle_core.study.value_ranges import check_range, is_budget_parameter
 
 INJECTED = ("data_root", "results_dir", "profile")
 PROFILE_KEYS = ("timeout_s", "timeouts", "parameters", "notebooks")
@@ -84,8 +90,13 @@ def load_studies(notebooks_dir: Path) -> list[dict]:
 
 
 def select_studies(studies: list[dict], only: Sequence[str] | None) -> list[dict]:
-    if not only:
+    """The studies named by ``only`` (``None``: every study; an empty list is an error: an empty
+    ``--only ''`` or ``--only ,`` must not silently run everything)."""
+    if only is None:
         return studies
+    if not only:
+        raise ConfigError("--only names no study (it was given empty); name one or more, e.g. --only digits_demo "
+                          "(./run_all.sh --list shows them), or leave --only out to run every study")
     names = [s["name"] for s in studies]
     unknown = [n for n in only if n not in names]
     if unknown:
@@ -159,6 +170,7 @@ class Declared:
     name: str
     type: type | None      # None: any value (no annotation and a None or non-literal default)
     default: Any
+    comment: str = ""      # the comment on the declaration's line(s)
 
 
 def notebook_parameters(path: Path) -> dict[str, Declared]:
@@ -178,6 +190,7 @@ def notebook_parameters(path: Path) -> dict[str, Declared]:
         tree = ast.parse(src)
     except SyntaxError as e:
         raise ConfigError(f"notebook {path}: the parameters cell is not valid Python: {e}") from None
+    comments = _comments_by_line(src)
     out: dict[str, Declared] = {}
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
@@ -193,7 +206,22 @@ def notebook_parameters(path: Path) -> dict[str, Declared]:
         declared = _BASIC.get(annotation.id) if isinstance(annotation, ast.Name) else None
         if declared is None and default is not None:
             declared = type(default) if type(default) in _BASIC.values() else None
-        out[name] = Declared(name, declared, default)
+        comment = " ".join(comments.get(line, "") for line in range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        out[name] = Declared(name, declared, default, comment.strip())
+    return out
+
+
+def _comments_by_line(src: str) -> dict[int, str]:
+    import io
+    import tokenize
+
+    out: dict[int, str] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+            if tok.type == tokenize.COMMENT:
+                out[tok.start[0]] = tok.string.lstrip("#").strip()
+    except (tokenize.TokenError, SyntaxError):
+        pass
     return out
 
 
@@ -233,8 +261,17 @@ def _budget_fields() -> dict[str, type]:
     return out
 
 
-def is_budget_parameter(name: str) -> bool:
-    return name == "budget" or name.endswith("_budget")
+def _budget_key_problem(value: Mapping[str, Any]) -> tuple[str | None, str] | None:
+    """(the key at fault, what is wrong) for a budget dict whose keys or types do not fit ``Budget``."""
+    fields = _budget_fields()
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        return unknown[0], f"unknown budget key(s) {', '.join(map(repr, unknown))}; Budget has: {', '.join(fields)}"
+    for key, v in value.items():
+        t = fields[key]
+        if t is not None and not _matches(v, t):
+            return key, f"budget key {key!r}: expected {t.__name__}, got {_type_name(v)} {v!r}" + _hint(v, t)
+    return None
 
 
 def check_value(name: str, value: Any, declared: Declared) -> str | None:
@@ -257,15 +294,8 @@ def check_value(name: str, value: Any, declared: Declared) -> str | None:
                             + _hint(v, elem))
     if expected is dict:
         if is_budget_parameter(name):
-            fields = _budget_fields()
-            unknown = sorted(set(value) - set(fields))
-            if unknown:
-                return (f"unknown budget key(s) {', '.join(map(repr, unknown))}; Budget has: "
-                        f"{', '.join(fields)}")
-            for key, v in value.items():
-                t = fields[key]
-                if t is not None and not _matches(v, t):
-                    return f"budget key {key!r}: expected {t.__name__}, got {_type_name(v)} {v!r}" + _hint(v, t)
+            found = _budget_key_problem(value)
+            return found[1] if found else None
         elif isinstance(declared.default, dict):
             for key, v in value.items():
                 d = declared.default.get(key)
@@ -289,6 +319,15 @@ def check_parameters(params: Mapping[str, Any], declared: Mapping[str, Declared]
                 + f"; its parameters: {', '.join(d for d in declared if d not in INJECTED)}")
         problem = check_value(name, value, declared[name])
         if problem:
+            if is_budget_parameter(name) and isinstance(value, dict):
+                key = (_budget_key_problem(value) or (None, ""))[0]
+                where = sources.get(f"{name}.{key}", where)
+            raise ConfigError(f"{where}: study {study!r}, parameter {name!r}: {problem}")
+    for name, value in params.items():
+        found = check_range(name, value, declared[name])
+        if found:
+            key, problem = found
+            where = sources.get(f"{name}.{key}", sources.get(name, "parameters"))
             raise ConfigError(f"{where}: study {study!r}, parameter {name!r}: {problem}")
 
 
@@ -321,16 +360,26 @@ def parse_cli_parameters(pairs: Sequence[Sequence[str]] | None, yamls: Sequence[
 
 
 def study_parameters(study: dict, profile: dict, cli: Mapping[str, Any]) -> tuple[dict, dict]:
-    """(parameters, where each came from) that ``study`` gets: profile common < profile per-study < CLI."""
+    """(parameters, where each came from) that ``study`` gets: profile common < profile per-study < CLI.
+
+    A budget dict (``budget``, ``*_budget``) given by several layers is merged key by key (a higher
+    layer changes only the keys it names); ``sources`` then also holds ``"<name>.<key>"`` entries.
+    """
     params: dict[str, Any] = {}
     sources: dict[str, str] = {}
     path = str(profile["path"])
-    for name, value in profile["parameters"].items():
-        params[name], sources[name] = value, f"{path} (parameters)"
-    for name, value in profile["notebooks"].get(study["name"], {}).items():
-        params[name], sources[name] = value, f"{path} (notebooks: {study['name']})"
-    for name, value in cli.items():
-        params[name], sources[name] = value, "command line (-p / -y)"
+    layers = [(profile["parameters"], f"{path} (parameters)"),
+              (profile["notebooks"].get(study["name"], {}), f"{path} (notebooks: {study['name']})"),
+              (cli, "command line (-p / -y)")]
+    for values, where in layers:
+        for name, value in values.items():
+            if is_budget_parameter(name) and isinstance(value, dict):
+                below = params.get(name)
+                params[name] = {**below, **value} if isinstance(below, dict) else dict(value)
+                sources.update({f"{name}.{key}": where for key in value})
+            else:
+                params[name] = value
+            sources[name] = where
     return params, sources
 
 

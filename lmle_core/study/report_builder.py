@@ -109,6 +109,9 @@ def _data_root_lines(info: Mapping[str, Any] | None, given: str | None) -> list[
     info = info or {}
     where = f"`{given}`" if given else "(path not recorded)"
     source = f" ({info['source']})" if info.get("source") else ""
+    if info.get("is_file"):
+        return [f"- Data root: {where}{source} **is a file, not a folder**: every study that needs data was skipped "
+                "and kept its earlier results"]
     if info.get("exists") is False:
         return [f"- Data root: {where}{source} **does not exist**: every study that needs data was skipped "
                 "and kept its earlier results"]
@@ -129,10 +132,37 @@ def _run_lines(this: Mapping[str, Any] | None, kept: Mapping[str, Any] | None, r
     if this.get("status") != "ok":
         if kept:
             lines.append(f"- The results below are the last good ones, from the run of {_date(kept.get('finished'))} "
-                         f"(they were kept: a skipped or failed study never replaces its results)")
+                         f"(they were kept: a skipped, failed or interrupted study never replaces its results)")
         else:
             lines.append("- No earlier results of this study exist with this profile")
     return lines
+
+
+def _parameter_lines(kept: Mapping[str, Any] | None) -> list[str]:
+    """The profile and parameters the results below were made with (their study's ``run.json``)."""
+    if not kept:
+        return []
+    if "parameters" not in kept:
+        return ["- Parameters: not recorded (these results were made before run.json recorded them)"]
+    ran = f"- Made with profile `{kept.get('profile', '?')}`"
+    if kept.get("profile_file"):
+        ran += f" (`notebooks/{kept['profile_file']}`)"
+    cli = kept.get("command_line") or {}
+    ran += (f"; given on the command line: `{_json(cli)}`" if cli else "; nothing given on the command line")
+    return [ran, f"- Parameters: `{_json(kept.get('parameters') or {})}`"]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(", ", ": "))
+
+
+def _common_command_line(kept_records: Sequence[Mapping[str, Any] | None]) -> dict | None:
+    """The command-line parameters every section's results were made with, when they agree."""
+    records = [k for k in kept_records if k]
+    if not records or any("command_line" not in k for k in records):
+        return None
+    texts = {json.dumps(k.get("command_line") or {}, sort_keys=True) for k in records}
+    return json.loads(texts.pop()) if len(texts) == 1 else None
 
 
 def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mapping[str, Any]],
@@ -180,8 +210,9 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
     if run_info.get("only"):
         L.append(f"- This run executed only: {', '.join(map(str, run_info['only']))} "
                  "(other sections are from earlier runs, see their dates)")
-    if run_info.get("parameters"):
-        L.append(f"- Parameters given on the command line: `{_escape_cell(json.dumps(run_info['parameters']))}`")
+    common = _common_command_line([kept for *_, kept, _m, _d in entries])
+    if common:  # else each section says what its results were made with
+        L.append(f"- Parameters given on the command line (the same for every section): `{san(_json(common))}`")
     L.append("")
 
     if not entries:
@@ -212,6 +243,7 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
         L.extend(_run_lines(this, kept, run_date))
         if kept and kept.get("finished"):
             L.append(f"- Results from: {_date(kept['finished'])}, wall time {_fmt_seconds(kept.get('wall_s'))}")
+        L.extend(san(line) for line in _parameter_lines(kept))
         if metrics:
             if metrics.get("git_commit") and metrics["git_commit"] != commit:
                 L.append(f"- Git commit of these results: `{metrics['git_commit']}`")
@@ -225,6 +257,10 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
             L.append("```")
             L.append(san(str(this.get("error") or "unknown error")))
             L.append("```")
+            L.append("")
+        if this and this.get("status") == "interrupted":
+            L.append(f"Interrupted in this run ({san(str(this.get('error') or 'interrupted'))}); nothing of that run "
+                     f"was kept.")
             L.append("")
         if this and this.get("status") == "skipped":
             reason = san(str(this.get("reason") or this.get("error") or "required data missing")).splitlines()

@@ -18,31 +18,41 @@ study is then:
   the notebook had to skip (``StudyReport.skip``), shown as "ok, <part> skipped: ...";
 - ``failed`` on an exception, a timeout or a dead kernel: its earlier results stay, the failed
   run's outputs go to ``.failed/<study>/`` and the executed copy to
-  ``notebooks/<notebook stem>.failed.ipynb``; the run goes on.
+  ``notebooks/<notebook stem>.failed.ipynb``; the run goes on;
+- ``interrupted`` by SIGINT (Ctrl-C) or SIGTERM: the kernel (its whole process group) is killed,
+  the staging folder, the half-written notebook and the kernel log are removed, the earlier
+  results stay; the run stops there and still writes its summary and REPORT.md.
 
 ``results/<profile>/run.json`` records this run (data root, hardware, commit, every study's
-status); each study's ``run.json`` records the run that produced its results. Finally
+status); each study's ``run.json`` records the run that produced its results, with the
+parameters the notebook received and those given on the command line. Finally
 ``results/<profile>/REPORT.md`` is built.
 
+Notebooks run in a worker thread (papermill), so the main thread keeps the signal handlers
+(:mod:`lmle_core.study.interrupts`).
+
 Exit status: 0 all selected studies ok or skipped, 1 some failed, 2 usage / configuration
-error, a busy or unwritable results folder, 130 interrupted.
+error, a busy or unwritable results folder, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import math
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from lmle_core.study import config, provenance, reporting
-from lmle_core.study.atomic_io import write_json_atomic, write_text_atomic
+from lmle_core.study.atomic_io import write_json_atomic
 from lmle_core.study.config import INJECTED, ConfigError, load_profile, load_studies, select_studies  # noqa: F401
+from lmle_core.study.interrupts import InterruptGuard, RunInterrupted, exit_status
+from lmle_core.study.notebook_exec import NOTEBOOK_PAGE, check_kernel, describe_error, export_html  # noqa: F401
+from lmle_core.study.notebook_exec import ensure_pythonpath, execute, is_timeout
+from lmle_core.study.notebook_exec import now as _now
 from lmle_core.study.results_store import (FAILED_DIR, ResultsBusyError, ResultsFolder, ResultsNotWritableError,
                                            not_writable)
 
@@ -50,8 +60,6 @@ REPO_ROOT = provenance.REPO_ROOT
 DEFAULT_NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 DEFAULT_RESULTS_ROOT = REPO_ROOT / "results"
 DEFAULT_KERNEL = "lmle"
-
-_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,6 +117,7 @@ def describe_data_root(given: str, source: str, path: str) -> dict:
     from lmle_core.data.availability import DATASET_NAMES
 
     exists = os.path.isdir(path)
+    is_file = os.path.exists(path) and not exists
     found = []
     if exists:
         for name in DATASET_NAMES:
@@ -117,11 +126,14 @@ def describe_data_root(given: str, source: str, path: str) -> dict:
                     found.append(name)
             except Exception:  # noqa: BLE001 -- a broken dataset is reported by its study
                 pass
-    return {"given": given, "source": source, "exists": exists, "datasets": found}
+    return {"given": given, "source": source, "exists": exists, "is_file": is_file, "datasets": found}
 
 
 def data_root_line(info: dict) -> str:
     where = f"{info['given']} ({info['source']})"
+    if info.get("is_file"):
+        return (f"data root {where} is a file, not a folder: studies that need data are skipped and keep "
+                f"their earlier results")
     if not info["exists"]:
         return (f"data root {where} DOES NOT EXIST: studies that need data are skipped and keep their "
                 f"earlier results")
@@ -130,163 +142,82 @@ def data_root_line(info: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Execution
+# One study
 # ----------------------------------------------------------------------------------------------
-def _now() -> str:
-    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
-
-
-def describe_error(exc: BaseException) -> str:
-    """One short, readable description of a notebook failure."""
-    try:
-        from papermill.exceptions import PapermillExecutionError
-    except ImportError:  # pragma: no cover
-        PapermillExecutionError = ()  # type: ignore[assignment]
-    if isinstance(exc, PapermillExecutionError):
-        tb = [_ANSI_RE.sub("", line).rstrip() for line in (exc.traceback or [])]
-        tb = [line for line in "\n".join(tb).splitlines() if line.strip()]
-        head = f"{exc.ename}: {exc.evalue}".strip()
-        where = f" (cell {exc.exec_count})" if getattr(exc, "exec_count", None) is not None else ""
-        lines = [f"{head}{where}"]
-        last = tb[-1].strip() if tb else ""
-        if last and last != head:
-            lines.append(last)
-        # The innermost source line that raised ("----> 12 x = f(y)"), when the traceback shows one.
-        arrows = [line.strip() for line in tb if line.lstrip().startswith("--->")]
-        if arrows and arrows[-1] not in lines:
-            lines.append(arrows[-1])
-        return "\n".join(lines)
-    name = type(exc).__name__
-    text = _ANSI_RE.sub("", str(exc)).strip()
-    if _is_timeout(exc):
-        return f"timeout: {name}: {text}" if text else f"timeout: {name}"
-    return f"{name}: {text}" if text else name
-
-
-def _ensure_pythonpath() -> None:
-    """Kernels started by papermill must import this ``lmle_core`` (it is not installed)."""
-    root = str(REPO_ROOT)
-    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in parts:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root] + parts)
-
-
-def check_kernel(kernel: str) -> None:
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        KernelSpecManager().get_kernel_spec(kernel)
-    except NoSuchKernel:
-        names = sorted(KernelSpecManager().find_kernel_specs())
-        raise ConfigError(f"no Jupyter kernel named {kernel!r} (found: {', '.join(names) or 'none'}); "
-                          f"run scripts/bootstrap.sh, which registers 'lmle', or pass --kernel NAME") from None
-
-
-def _kernel_manager_class(log_path: Path):
-    """The kernel manager papermill starts kernels with: IPC sockets in a private temporary folder
-    instead of TCP on localhost (nothing listens on the network, and the kernel does not print
-    its "running over TCP without encryption" warning), and the kernel's own stderr (its log
-    lines, a crash's last words) in ``log_path`` instead of the console, which keeps one line per study."""
-    import tempfile
-
-    from jupyter_client import AsyncKernelManager
-    from traitlets import CaselessStrEnum, default
-
-    class IPCKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-
-        @default("ip")
-        def _ip_default(self):
-            return os.path.join(tempfile.mkdtemp(prefix="lmle-kernel-"), "ipc")
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._kernel_log = open(log_path, "ab")
-            kw.setdefault("stderr", self._kernel_log)
-            kw.setdefault("stdout", self._kernel_log)
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-
-        async def _async_cleanup_resources(self, restart: bool = False) -> None:
-            await super()._async_cleanup_resources(restart)
-            if not restart:
-                import shutil
-
-                shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
-                if getattr(self, "_kernel_log", None) is not None:
-                    self._kernel_log.close()
-
-    return IPCKernelManager
-
-
-def _execute(nb_in: Path, nb_out: Path, params: dict, kernel: str, timeout: float | None, cwd: Path) -> None:
-    import papermill
-
-    extra: dict[str, Any] = {"kernel_manager_class": _kernel_manager_class(nb_out.with_suffix(".kernel.log"))}
-    if timeout:
-        # timeout_s bounds the whole notebook: papermill's execution_timeout applies per cell, so
-        # each cell gets what is left of the notebook's budget (nbclient timeout_func).
-        deadline = time.monotonic() + timeout
-        extra["timeout_func"] = lambda cell: max(0.05, deadline - time.monotonic())
-    papermill.execute_notebook(
-        str(nb_in), str(nb_out), parameters=params, kernel_name=kernel, language="python",
-        execution_timeout=math.ceil(timeout) if timeout else None, progress_bar=False, cwd=str(cwd), **extra)
-
-
-NOTEBOOK_PAGE = "notebook.html"
-
-
-def export_html(notebook: Path, target: Path, replacements: dict | None = None) -> Path:
-    """The executed notebook as one self-contained HTML page (nbconvert; figures embedded), written
-    atomically: every printed line and figure of the run, readable without Jupyter. The known local
-    roots (repository, home, data root) are replaced as in every other result file."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(str(notebook), as_version=4)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    return write_text_atomic(target, provenance.sanitize_text(body, replacements, other_paths=False))
-
-
 def run_study(study: dict, params: dict, profile_name: str, profile: dict, data_root: str, folder: ResultsFolder,
-              notebooks_dir: Path, kernel: str, replacements: dict[str, str]) -> dict:
-    """Run (or skip) one study; on success swap its new results in; return this run's record."""
+              notebooks_dir: Path, kernel: str, replacements: dict[str, str], cli: dict | None = None,
+              guard: InterruptGuard | None = None) -> dict:
+    """Run (or skip) one study; on success swap its new results in; return this run's record.
+
+    The record holds the parameters the notebook received (``parameters``) and those of them
+    given on the command line (``command_line``). On :class:`RunInterrupted` nothing of this run
+    is left (staging folder, notebook, kernel log) and the exception, carrying the record with
+    status ``interrupted``, goes on up.
+    """
     name = study["name"]
+    guard = guard or InterruptGuard()  # not entered: installs no handler, deferred() still works
     t0 = time.perf_counter()
     record: dict[str, Any] = {"study": name, "notebook": study["notebook"], "profile": profile_name,
+                              "profile_file": _profile_file(profile), "parameters": dict(params),
+                              "command_line": dict(cli or {}),
                               "status": None, "wall_s": 0.0, "error": None, "started": _now(), "finished": None}
-    try:
-        ok, reason, commands = data_status(study, data_root)
-    except Exception as e:  # noqa: BLE001 -- an unknown dataset name etc. fails this study only
-        ok, reason, commands = None, f"dataset availability check failed: {describe_error(e)}", []
-    if ok is None:
-        record.update(status="failed", error=reason)
-        return _finish(record, t0)
-    if not ok:
-        record.update(status="skipped", reason=reason, download_commands=commands)
-        return _finish(record, t0)
-
-    staging = folder.staging(name)
     nb_dir = folder.root / "notebooks"
     stem = Path(study["notebook"]).stem
     nb_tmp = nb_dir / f".{stem}.new-{os.getpid()}.ipynb"
+    staging = None
+    try:
+        try:
+            ok, reason, commands = data_status(study, data_root)
+        except Exception as e:  # noqa: BLE001 -- an unknown dataset name etc. fails this study only
+            ok, reason, commands = None, f"dataset availability check failed: {describe_error(e)}", []
+        if ok is None:
+            record.update(status="failed", error=reason)
+            return _finish(record, t0)
+        if not ok:
+            record.update(status="skipped", reason=reason, download_commands=commands)
+            return _finish(record, t0)
+        staging = folder.staging(name)
+        return _run_staged(study, record, t0, run_params_for(params, data_root, staging, profile_name), profile,
+                           folder, staging, nb_dir, nb_tmp, notebooks_dir, kernel, replacements, guard)
+    except (RunInterrupted, KeyboardInterrupt) as e:
+        for leftover in (nb_tmp, nb_tmp.with_suffix(".kernel.log")):
+            leftover.unlink(missing_ok=True)
+        if staging is not None:
+            folder.discard(name, staging, keep_as_failed=False)
+        signum = e.signum if isinstance(e, RunInterrupted) else signal.SIGINT
+        record.update(status="interrupted", error=f"interrupted by {signal.Signals(signum).name}")
+        interrupted = e if isinstance(e, RunInterrupted) else RunInterrupted(signum)
+        interrupted.record = _finish(record, t0)  # type: ignore[attr-defined]
+        raise interrupted from None
+
+
+def run_params_for(params: dict, data_root: str, staging: Path, profile_name: str) -> dict:
+    """What the notebook receives: its parameters plus the injected ones."""
+    return {**params, "data_root": data_root, "results_dir": str(staging.resolve()), "profile": profile_name}
+
+
+def _profile_file(profile: dict) -> str:
+    path = Path(str(profile.get("path", "")))
+    return f"profiles/{path.name}" if path.name else ""
+
+
+def _run_staged(study: dict, record: dict, t0: float, run_params: dict, profile: dict, folder: ResultsFolder,
+                staging: Path, nb_dir: Path, nb_tmp: Path, notebooks_dir: Path, kernel: str,
+                replacements: dict[str, str], guard: InterruptGuard) -> dict:
+    """Execute the notebook into ``staging``; swap its results in, or keep the failure aside."""
+    name, stem = study["name"], Path(study["notebook"]).stem
+    profile_name = record["profile"]
     timeout = profile["timeouts"].get(name, profile["timeout_s"])
-    run_params = {**params, "data_root": data_root, "results_dir": str(staging.resolve()), "profile": profile_name}
     try:
         nb_dir.mkdir(parents=True, exist_ok=True)
-        _execute(notebooks_dir / study["notebook"], nb_tmp, run_params, kernel, timeout, notebooks_dir)
+        execute(notebooks_dir / study["notebook"], nb_tmp, run_params, kernel, timeout, notebooks_dir)
         record["status"] = "ok"
-    except KeyboardInterrupt:
-        folder.discard(name, staging, keep_as_failed=False)
-        nb_tmp.unlink(missing_ok=True)
+    except (RunInterrupted, KeyboardInterrupt):
         raise
     except BaseException as e:  # noqa: BLE001 -- any failure of one notebook must not stop the others
         if isinstance(e, SystemExit) and e.code in (0, None):
             record["status"] = "ok"
-        elif _is_timeout(e) and timeout:
+        elif is_timeout(e) and timeout:
             preview = re.search(r"-{5,}\n(.*?)\n-{5,}", str(e), flags=re.S)
             record.update(status="failed", error=(
                 f"timeout: the notebook ran past its limit of {timeout:g} s (profile {profile_name!r})"
@@ -294,34 +225,36 @@ def run_study(study: dict, params: dict, profile_name: str, profile: dict, data_
         else:
             record.update(status="failed", error=describe_error(e))
 
-    kernel_log = nb_tmp.with_suffix(".kernel.log")
-    if kernel_log.exists():  # beside the executed notebook: notebooks/<name>[.failed].kernel.log
-        os.replace(kernel_log, nb_dir / (f"{stem}.kernel.log" if record["status"] == "ok" else f"{stem}.failed.kernel.log"))
     if record["status"] == "ok" and nb_tmp.exists():
         try:
             export_html(nb_tmp, staging / NOTEBOOK_PAGE, {**replacements, str(staging.resolve()): "<results_dir>"})
         except Exception as e:  # noqa: BLE001 -- a page that cannot be rendered must not lose the results
             print(f"warning: {name}: could not write {NOTEBOOK_PAGE}: {describe_error(e)}", file=sys.stderr)
-    if record["status"] == "ok":
-        metrics = reporting.read_json(staging / "metrics.json") or {}
-        if metrics.get("skipped"):
-            record["partial"] = [str(s) for s in metrics["skipped"]]
-        _finish(record, t0)
-        write_json_atomic(staging / "run.json", sanitized(record, replacements))
-        folder.commit(name, staging)
+    with guard.deferred():  # the swap and the moves below are not cut in half by a signal
+        kernel_log = nb_tmp.with_suffix(".kernel.log")
+        if kernel_log.exists():  # beside the executed notebook: notebooks/<name>[.failed].kernel.log
+            os.replace(kernel_log, nb_dir / (f"{stem}.kernel.log" if record["status"] == "ok"
+                                             else f"{stem}.failed.kernel.log"))
+        if record["status"] == "ok":
+            metrics = reporting.read_json(staging / "metrics.json") or {}
+            if metrics.get("skipped"):
+                record["partial"] = [str(s) for s in metrics["skipped"]]
+            _finish(record, t0)
+            write_json_atomic(staging / "run.json", sanitized(record, replacements))
+            folder.commit(name, staging)
+            if nb_tmp.exists():
+                os.replace(nb_tmp, nb_dir / Path(study["notebook"]).name)
+            for stale in (nb_dir / f"{stem}.failed.ipynb", nb_dir / f"{stem}.failed.kernel.log"):
+                stale.unlink(missing_ok=True)  # an earlier failure's record is superseded
+            folder.discard(name, folder.root / FAILED_DIR / name, keep_as_failed=False)
+            return record
+        kept = folder.discard(name, staging, keep_as_failed=True)
+        if kept is not None:
+            record["failed_outputs"] = f"{FAILED_DIR}/{name}"
         if nb_tmp.exists():
-            os.replace(nb_tmp, nb_dir / Path(study["notebook"]).name)
-        for stale in (nb_dir / f"{stem}.failed.ipynb", nb_dir / f"{stem}.failed.kernel.log"):
-            stale.unlink(missing_ok=True)  # an earlier failure's record is superseded
-        folder.discard(name, folder.root / FAILED_DIR / name, keep_as_failed=False)
-        return record
-    kept = folder.discard(name, staging, keep_as_failed=True)
-    if kept is not None:
-        record["failed_outputs"] = f"{FAILED_DIR}/{name}"
-    if nb_tmp.exists():
-        os.replace(nb_tmp, nb_dir / f"{stem}.failed.ipynb")
-        record["failed_notebook"] = f"notebooks/{stem}.failed.ipynb"
-    return _finish(record, t0)
+            os.replace(nb_tmp, nb_dir / f"{stem}.failed.ipynb")
+            record["failed_notebook"] = f"notebooks/{stem}.failed.ipynb"
+        return _finish(record, t0)
 
 
 def _finish(record: dict, t0: float) -> dict:
@@ -341,7 +274,20 @@ def sanitized(record: dict, replacements: dict[str, str]) -> dict:
     for key in ("download_commands", "partial"):
         if out.get(key):
             out[key] = [provenance.sanitize_text(c, replacements) for c in out[key]]
+    for key in ("parameters", "command_line"):
+        if out.get(key):
+            out[key] = _sanitized_value(out[key], replacements)
     return out
+
+
+def _sanitized_value(value: Any, replacements: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return provenance.sanitize_text(value, replacements)
+    if isinstance(value, dict):
+        return {k: _sanitized_value(v, replacements) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sanitized_value(v, replacements) for v in value]
+    return value
 
 
 def status_text(record: dict) -> str:
@@ -356,9 +302,12 @@ def status_text(record: dict) -> str:
 # ----------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------
-def _split_only(values: Iterable[str] | None) -> list[str]:
+def _split_only(values: Iterable[str] | None) -> list[str] | None:
+    """The names of ``--only`` (None when it was not given; an empty list when it named none)."""
+    if values is None:
+        return None
     out: list[str] = []
-    for v in values or []:
+    for v in values:
         out += [x.strip() for x in v.split(",") if x.strip()]
     return out
 
@@ -381,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-y", "--parameters-yaml", action="append", metavar="YAML",
                    help="parameters as a YAML mapping, e.g. -y 'seeds: [0, 1, 2]'")
     p.add_argument("--list", action="store_true", help="list the studies and whether their data is available, then exit")
+    p.add_argument("--lab", action="store_true",
+                   help="instead of a batch run, start JupyterLab on the notebooks with the project's kernel: "
+                        "./run_all.sh --lab [--data-root DIR] [JupyterLab options] (scripts/lab.sh)")
     p.add_argument("--results-root", default=None, help="where results/<profile>/ goes (default: the repository's results/)")
     p.add_argument("--kernel", default=os.environ.get("LMLE_KERNEL", DEFAULT_KERNEL),
                    help="Jupyter kernel that runs the notebooks (default: $LMLE_KERNEL, else lmle)")
@@ -420,6 +372,10 @@ def list_studies(studies: list[dict], data_root: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.lab:  # run_all.sh hands --lab to scripts/lab.sh; only a direct call gets here
+        print("error: --lab starts JupyterLab through run_all.sh: ./run_all.sh --lab [--data-root DIR] "
+              "[JupyterLab options]", file=sys.stderr)
+        return 2
     notebooks_dir = Path(args.notebooks_dir).resolve() if args.notebooks_dir else DEFAULT_NOTEBOOKS_DIR
     results_root = Path(args.results_root).resolve() if args.results_root else DEFAULT_RESULTS_ROOT
     given_root, root_source, data_root = resolve_data_root(args.data_root)
@@ -440,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    _ensure_pythonpath()
+    ensure_pythonpath()
     folder = ResultsFolder(results_root / profile_name)
     try:
         folder.lock(f"run_all.sh --profile {profile_name}")
@@ -448,8 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        return _run(args, folder, studies, selected, profile_name, profile, params, data_root,
-                    describe_data_root(given_root, root_source, data_root), results_root, notebooks_dir)
+        with InterruptGuard() as guard:
+            return _run(args, folder, studies, selected, profile_name, profile, params, cli, data_root,
+                        describe_data_root(given_root, root_source, data_root), results_root, notebooks_dir, guard)
+    except RunInterrupted as e:  # between studies or while the summary was written
+        print(f"interrupted ({e})", file=sys.stderr)
+        return exit_status(e.signum)
     except ResultsNotWritableError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -460,8 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder.unlock()
 
 
-def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, params, data_root, root_info,
-         results_root: Path, notebooks_dir: Path) -> int:
+def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, params, cli, data_root, root_info,
+         results_root: Path, notebooks_dir: Path, guard: InterruptGuard) -> int:
     for line in folder.recover():
         print(f"note: {line}", file=sys.stderr)
     replacements = {data_root: "<data_root>", str(results_root): "<results>", str(notebooks_dir): "<notebooks>"}
@@ -476,25 +436,29 @@ def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, 
         "kernel": args.kernel,
         "data_root": {k: v for k, v in root_info.items() if k != "given"},  # the path itself: REPORT.md only
         "only": [s["name"] for s in selected] if args.only else None,
-        "parameters": config.parse_cli_parameters(args.parameter, args.parameters_yaml) or None,
+        "parameters": dict(cli) or None,
         "timeout_s": profile["timeout_s"],
         "studies": {},
     }
     t_run = time.perf_counter()
     if not selected:
         print("no studies to run (notebooks/studies.yaml is empty)" if not studies else "no studies selected")
-    failed, interrupted, n = 0, False, len(selected)
+    failed, interrupted, n = 0, None, len(selected)
     for i, study in enumerate(selected, 1):
-        print(f"[{i}/{n}] {study['name']:<28} ", end="", flush=True)  # the line is completed when it ends
         try:
+            guard.checkpoint()  # a signal that came while the previous study's results were swapped in
+            print(f"[{i}/{n}] {study['name']:<28} ", end="", flush=True)  # the line is completed when it ends
             record = run_study(study, params[study["name"]], profile_name, profile, data_root, folder,
-                               notebooks_dir, args.kernel, replacements)
-        except KeyboardInterrupt:
-            interrupted = True
-            failed += 1
-            run_info["studies"][study["name"]] = {"status": "failed", "error": "interrupted (KeyboardInterrupt)",
-                                                  "finished": _now()}
-            print("interrupted", flush=True)
+                               notebooks_dir, args.kernel, replacements, cli=cli, guard=guard)
+        except RunInterrupted as e:
+            interrupted = e.signum
+            record = getattr(e, "record", None)
+            if record is None:  # between studies: this one did not start
+                print(f"not started: interrupted ({signal.Signals(e.signum).name})", flush=True)
+                break
+            run_info["studies"][study["name"]] = sanitized(record, replacements)
+            print(f"{record['wall_s']:8.1f} s  interrupted ({signal.Signals(e.signum).name}): nothing of it is kept, "
+                  f"its earlier results (if any) stay; the run stops here", flush=True)
             break
         run_info["studies"][study["name"]] = sanitized(record, replacements)
         failed += record["status"] == "failed"
@@ -507,19 +471,26 @@ def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, 
             detail = ": " + str(record.get("reason") or "").splitlines()[0][:160]
         print(f"{record['wall_s']:8.1f} s  {status_text(record)}{detail}", flush=True)
 
-    run_info["finished"] = _now()
-    run_info["wall_s"] = round(time.perf_counter() - t_run, 3)
-    write_json_atomic(folder.root / "run.json", run_info)
-    report = reporting.build_report(folder.root, studies, profile_name, data_root_given=root_info["given"])
+    if interrupted is None and guard.received is not None:  # came while the last study's results were swapped in
+        interrupted = guard.received
+    with guard.deferred():  # the summary and the report are written whole, even when a signal comes
+        run_info["finished"] = _now()
+        run_info["wall_s"] = round(time.perf_counter() - t_run, 3)
+        if interrupted is not None:
+            run_info["interrupted"] = signal.Signals(interrupted).name
+        write_json_atomic(folder.root / "run.json", run_info)
+        report = reporting.build_report(folder.root, studies, profile_name, data_root_given=root_info["given"])
     try:
         shown = report.relative_to(Path.cwd())
     except ValueError:
         shown = report
     statuses = [r["status"] for r in run_info["studies"].values()]
-    print(f"done: {statuses.count('ok')} ok, {failed} failed, {statuses.count('skipped')} skipped; report: {shown}",
-          flush=True)
-    if interrupted:
-        return 130
+    counts = f"{statuses.count('ok')} ok, {failed} failed, {statuses.count('skipped')} skipped"
+    if interrupted is not None:
+        counts += f", {statuses.count('interrupted')} interrupted, {n - len(statuses)} not started"
+    print(f"done: {counts}; report: {shown}", flush=True)
+    if interrupted is not None:
+        return exit_status(interrupted)
     return 1 if failed else 0
 
 

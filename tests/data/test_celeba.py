@@ -233,3 +233,35 @@ def test_single_worker_equals_threads(tmp_path, build):
     a = load_celeba(tmp_path, progress=False, cache=False, workers=1)
     b = load_celeba(tmp_path, progress=False, cache=False, workers=2)
     np.testing.assert_array_equal(a.images, b.images)
+
+
+@pytest.mark.parametrize("extra, words", [("000002.jpg 2\n", "000002.jpg is listed again (first on line 2, 0 there, 2 here)"),
+                                          ("000001.jpg 0\n", "000001.jpg is listed again (first on line 1, the same value)")])
+def test_repeated_partition_line_names_file_and_line(tmp_path, extra, words):
+    """Issue 21: the last of two lines won, so a training image could move into the test split."""
+    p = tmp_path / "list_eval_partition.txt"
+    p.write_text("000001.jpg 0\n000002.jpg 0\n000003.jpg 2\n" + extra)
+    with pytest.raises(CorruptFileError) as err:
+        read_partition(p)
+    assert err.value.line == 4 and err.value.path == p
+    assert f"{p}, line 4" in str(err.value) and words in str(err.value)
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_repeated_image_in_the_attribute_file(tmp_path, crlf):
+    p = tmp_path / "list_attr_celeba.txt"
+    names = " ".join(f"a{i}" for i in range(40))
+    rows = [f"00000{i}.jpg " + " ".join(["-1"] * 40) for i in (1, 2, 3)] + ["000002.jpg " + " ".join([" 1"] * 40)]
+    text = f"4\n{names}\n" + "\n".join(rows) + "\n"
+    p.write_bytes(text.replace("\n", "\r\n" if crlf else "\n").encode())
+    with pytest.raises(CorruptFileError) as err:
+        read_attributes(p)
+    assert err.value.line == 6 and "000002.jpg is listed again (first on line 4)" in str(err.value)
+
+
+def test_repeated_partition_line_stops_load_celeba(tmp_path, build):
+    ds = build.celeba(tmp_path, present=[0, 1])
+    part = ds.base / "Eval" / "list_eval_partition.txt"
+    part.write_text(part.read_text() + "000001.jpg 2\n")
+    with pytest.raises(CorruptFileError, match=r"list_eval_partition.txt, line 13: 000001.jpg is listed again"):
+        load_celeba(tmp_path, progress=False)

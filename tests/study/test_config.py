@@ -135,3 +135,97 @@ def test_notebook_parameters_parsing(tmp_path):
     assert "expected float" in config.check_value("a", True, p["a"])
     assert config.check_value("d", "anything", p["d"]) is None
     assert "key 'y': expected str" in config.check_value("c", {"y": 3}, p["c"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Issue 21 (second pass): empty --only, budgets merged over the layers, value ranges
+# ----------------------------------------------------------------------------------------------
+TINY = yaml.safe_load((NOTEBOOKS / "profiles" / "tiny.yaml").read_text())
+
+
+@pytest.mark.parametrize("only", ["", ",", " , "])
+def test_empty_only_is_an_error(tmp_path, capsys, only):
+    """An empty --only (an empty shell variable) used to run every study."""
+    err = run_error(tmp_path, capsys, TINY, "--only", only)
+    assert err.count("\n") == 1 and err.startswith("error: --only names no study")
+
+
+def test_partial_budget_merges_over_the_profile(tmp_path):
+    """profile common < profile per-study < command line, key by key, for budget and *_budget dicts."""
+    from tests.study.test_runner import PARAMS_CELL, make_notebooks_dir
+
+    src = PARAMS_CELL + 'budget: dict = {"lr": 0.5}\nmnist_budget: dict = {}\n'
+    profile = {"timeout_s": 10, "parameters": {"budget": {"lr": 0.01, "knn_k": 5, "cluster_size": 20}},
+               "notebooks": {"a": {"budget": {"knn_k": 7}, "mnist_budget": {"max_rounds": 2, "lr": 0.003}}}}
+    nbdir = make_notebooks_dir(tmp_path, [{"name": "a", "notebook": "a.ipynb", "requires": []},
+                                          {"name": "b", "notebook": "b.ipynb", "requires": []}],
+                               profile, {"a": src, "b": src})
+    prof = config.load_profile(nbdir, "tiny", ["a", "b"])
+    studies = config.load_studies(nbdir)
+    cli = config.parse_cli_parameters(None, ["budget: {lr: 0.02}", "mnist_budget: {max_rounds: 3}"])
+    params = config.validate_run(studies, prof, cli, nbdir)
+    assert params["a"]["budget"] == {"lr": 0.02, "knn_k": 7, "cluster_size": 20}
+    assert params["a"]["mnist_budget"] == {"max_rounds": 3, "lr": 0.003}
+    assert params["b"]["budget"] == {"lr": 0.02, "knn_k": 5, "cluster_size": 20}
+    assert params["b"]["mnist_budget"] == {"max_rounds": 3}
+    assert prof["parameters"]["budget"] == {"lr": 0.01, "knn_k": 5, "cluster_size": 20}  # the profile is not changed
+
+
+def test_partial_budget_on_the_real_tiny_profile():
+    studies = config.select_studies(config.load_studies(NOTEBOOKS), ["digits_demo"])
+    prof = config.load_profile(NOTEBOOKS, "tiny")
+    params = config.validate_run(studies, prof, {"budget": {"knn_k": 3}}, NOTEBOOKS)
+    assert params["digits_demo"]["budget"] == {**TINY["notebooks"]["digits_demo"]["budget"], "knn_k": 3}
+
+
+@pytest.mark.parametrize("given, words", [
+    ("budget: {lr: 0}", "budget.lr must be > 0, got 0"),
+    ("budget: {cluster_size: 0}", "budget.cluster_size must be a positive integer, got 0"),
+    ("budget: {cluster_size: -1}", "budget.cluster_size must be a positive integer, got -1"),
+    ("budget: {subset_fraction: 1.5}", "budget.subset_fraction must be in (0, 1], got 1.5"),
+])
+def test_budget_value_ranges_before_anything_starts(tmp_path, capsys, given, words):
+    err = run_error(tmp_path, capsys, TINY, "--only", "digits_demo", "-y", given)
+    assert f"command line (-p / -y): study 'digits_demo', parameter 'budget': {words}" in err
+    assert err.count("\n") == 1
+
+
+def test_budget_value_range_names_the_profile_layer_that_set_it(tmp_path, capsys):
+    profile = {"notebooks": {"digits_demo": {"budget": {"lr": 0.0, "knn_k": 5}}}}
+    err = run_error(tmp_path, capsys, profile, "--only", "digits_demo", "-y", "budget: {knn_k: 3}")
+    assert "broken.yaml (notebooks: digits_demo): study 'digits_demo', parameter 'budget': budget.lr must be > 0" in err
+
+
+@pytest.mark.parametrize("study, given, words", [
+    ("mnist_imbalance", "seeds: []", "'seeds': must not be empty"),
+    ("mnist_imbalance", "methods: []", "'methods': must not be empty"),
+    ("mnist_imbalance", "margin_scales: []", "'margin_scales': must not be empty"),
+    ("mnist_imbalance", "methods: [Softmax, Quintuplet+resample+cots]",
+     "'methods': unknown method 'Quintuplet+resample+cots' (did you mean 'Quintuplet+resample+cost'"),
+    ("bsds_edges", "baseline_method: DeepContour", "'baseline_method': unknown method 'DeepContour'"),
+    ("imbalanced_methods", "crl_candidates: [CRL relative]", "'crl_candidates': unknown method 'CRL relative'"),
+    ("imbalanced_methods", "mnist_methods: [Focal, focal]", "'mnist_methods': unknown method 'focal'"),
+    ("knn_speed", "method: LMLE-KNN", "'method': unknown method 'LMLE-KNN'"),
+    ("knn_speed", "n_queries: 0", "'n_queries': must be a positive count, got 0"),
+    ("knn_speed", "k: 0", "'k': must be a positive count, got 0"),
+    ("mnist_imbalance", "n_train: -5", "'n_train': must be >= 0, got -5"),
+    ("bsds_edges", "n_thresholds: 0", "'n_thresholds': must be a positive count, got 0"),
+])
+def test_value_ranges_before_anything_starts(tmp_path, capsys, study, given, words):
+    err = run_error(tmp_path, capsys, TINY, "--only", study, "-y", given)
+    assert f"command line (-p / -y): study '{study}', parameter {words}" in err, err
+
+
+@pytest.mark.parametrize("study, given", [("mnist_imbalance", "n_train: 0"), ("bsds_edges", "n_calibration: 0"),
+                                          ("mnist_imbalance", "curve_iters: []"), ("knn_speed", "method: LMLE-kNN")])
+def test_documented_zero_and_empty_defaults_stay_valid(study, given):
+    """0 where the notebook says what it means ("0 means all", "0: none"), [] where the default is []."""
+    studies = config.select_studies(config.load_studies(NOTEBOOKS), [study])
+    config.validate_run(studies, config.load_profile(NOTEBOOKS, "tiny"), yaml.safe_load(given), NOTEBOOKS)
+
+
+def test_every_notebook_default_is_in_range():
+    """The range rules accept what the notebooks themselves declare (method names included)."""
+    for study in config.load_studies(NOTEBOOKS):
+        for name, declared in config.notebook_parameters(NOTEBOOKS / study["notebook"]).items():
+            assert config.check_range(name, declared.default, declared) is None, (study["name"], name)

@@ -136,3 +136,23 @@ def test_interrupted_swap_is_repaired(tmp_path):
         assert not list(folder.root.glob(".study*"))
     finally:
         folder.unlock()
+
+
+def test_data_root_that_is_a_file_is_named_so(tmp_path, capsys):
+    """Issue 21: a --data-root that is a file was reported as "DOES NOT EXIST"."""
+    archive = tmp_path / "datasets.tar"
+    archive.write_bytes(b"not a folder")
+    rc = runner.main(["--profile", "tiny", "--data-root", str(archive), "--only", "digits_demo", "--list"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert f"data root {archive} (--data-root) is a file, not a folder" in out and "DOES NOT EXIST" not in out
+
+
+def test_help_lists_lab(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        runner.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--lab" in out and "JupyterLab" in out
+    assert runner.main(["--lab"]) == 2  # only run_all.sh starts JupyterLab
+    assert "./run_all.sh --lab" in capsys.readouterr().err

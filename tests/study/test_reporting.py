@@ -271,3 +271,41 @@ def test_build_report_synthetic(tmp_path):
 def test_build_report_empty(tmp_path):
     out = build_report(tmp_path / "tiny", [], "tiny")
     assert "No studies are defined yet" in out.read_text()
+
+
+def _two_studies(root: Path, cli_a: dict, cli_b: dict, run_cli: dict, a_status: str = "ok") -> str:
+    studies = [{"name": "a", "notebook": "a.ipynb", "title": "A"}, {"name": "b", "notebook": "b.ipynb", "title": "B"}]
+    for name, cli in (("a", cli_a), ("b", cli_b)):
+        write_json_atomic(root / name / "run.json", {
+            "status": "ok", "wall_s": 1.0, "finished": "2026-11-20T10:11:12+00:00", "profile": "tiny",
+            "profile_file": "profiles/tiny.yaml", "parameters": {"seeds": [0, 1], **cli}, "command_line": cli})
+    write_json_atomic(root / "run.json", {"finished": "2026-11-20T10:30:00+00:00", "parameters": run_cli,
+                                          "studies": {"a": {"status": a_status, "wall_s": 2.0, "error": "interrupted by SIGTERM"}}})
+    return build_report(root, studies, "tiny").read_text()
+
+
+def test_report_header_keeps_only_the_parameters_common_to_every_section(tmp_path):
+    """Issue 21: the header listed the last run's -y values above sections made with other values."""
+    text = _two_studies(tmp_path / "x", {"seeds": [0, 1, 2, 3, 4]}, {}, {"seeds": [0, 1, 2, 3, 4]})
+    header = text.split("## Summary")[0]
+    assert "seeds" not in header
+    a, b = text.split("\n## A\n")[1].split("\n## B\n")
+    assert '- Made with profile `tiny` (`notebooks/profiles/tiny.yaml`); given on the command line: `{"seeds": [0, 1, 2, 3, 4]}`' in a
+    assert "- Made with profile `tiny` (`notebooks/profiles/tiny.yaml`); nothing given on the command line" in b
+    assert '- Parameters: `{"seeds": [0, 1]}`' in b
+    same = _two_studies(tmp_path / "y", {"budget": {"knn_k": 3}}, {"budget": {"knn_k": 3}}, {"budget": {"knn_k": 3}})
+    assert ('- Parameters given on the command line (the same for every section): `{"budget": {"knn_k": 3}}`'
+            in same.split("## Summary")[0])
+
+
+def test_report_says_interrupted_and_a_data_root_that_is_a_file(tmp_path):
+    root = tmp_path / "tiny"
+    text = _two_studies(root, {}, {}, {}, a_status="interrupted")
+    a = text.split("\n## A\n")[1].split("\n## B\n")[0]
+    assert "**interrupted**" in a and "Interrupted in this run (interrupted by SIGTERM)" in a
+    assert "a skipped, failed or interrupted study never replaces its results" in a
+    info = json.loads((root / "run.json").read_text())
+    info["data_root"] = {"source": "--data-root", "exists": False, "is_file": True, "datasets": []}
+    write_json_atomic(root / "run.json", info)
+    text = build_report(root, [{"name": "a", "title": "A"}], "tiny", data_root_given="datasets.tar").read_text()
+    assert "- Data root: `datasets.tar` (--data-root) **is a file, not a folder**" in text

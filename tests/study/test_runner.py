@@ -37,6 +37,7 @@ profile = "tiny"
 n_iters = 1
 sizes = [0]
 seed = 0
+budget = {"lr": 0.5}
 """
 
 OK_SRC = PARAMS_CELL + """
@@ -60,6 +61,7 @@ rep.figure("line", fig, caption="a falling line")
 rep.metric("sizes", sizes)
 rep.metric("types", [type(n_iters).__name__, type(sizes).__name__, type(data_root).__name__])
 rep.metric("data_root_is_abs", data_root.startswith("/"))
+rep.metric("budget", budget)
 rep.note("This note mentions " + data_root + "/fakeset, which must not reach the report.")
 rep.skip("part B: otherset missing")
 rep.timing("fit", 0.25)
@@ -102,7 +104,7 @@ STUDIES = [
 ]
 
 PROFILE = {"timeout_s": 120, "parameters": {"n_iters": 3, "seed": 7, "sizes": [1, 2, 3]},
-           "notebooks": {"ok_study": {"n_iters": 5}}, "timeouts": {"slow_study": 2.5}}
+           "notebooks": {"ok_study": {"n_iters": 5, "budget": {"lr": 0.02, "knn_k": 3}}}, "timeouts": {"slow_study": 2.5}}
 
 
 def fake_check_dataset(name, data_root):
@@ -166,7 +168,7 @@ def batch(tmp_path_factory):
     try:
         with contextlib.redirect_stdout(buf):
             rc = runner.main(["--profile", "tiny", "--data-root", str(data_root), "--results-root", str(results),
-                              "--notebooks-dir", str(nbdir), "--kernel", KERNEL])
+                              "--notebooks-dir", str(nbdir), "--kernel", KERNEL, "-y", "budget: {knn_k: 4}"])
     finally:
         mp.undo()
     out_lines = buf.getvalue().splitlines()
@@ -231,11 +233,35 @@ def test_batch_outputs(batch):
     assert m["metrics"]["types"] == ["int", "list", "str"]
     assert m["metrics"]["data_root_is_abs"] is True
     assert (res / "ok_study" / "figures" / "line.png").is_file()
+    # a partial budget on the command line changed one key of the profile's budget (issue 21)
+    assert m["metrics"]["budget"] == {"lr": 0.02, "knn_k": 4}
     # the failing notebook's partial outputs are kept aside, not in its results
     assert (res / ".failed" / "fail_study" / "tables" / "before_failure.csv").is_file()
     leftovers = [p for p in batch.root.rglob("*") if p.name.startswith(".tmp-") or ".new-" in p.name
                  or p.name.endswith(".old")]
     assert leftovers == []
+
+
+def test_study_run_json_records_its_parameters(batch):
+    """Each study's run.json says what it ran with: the profile, every parameter, the command line's."""
+    kept = json.loads((batch.results / "ok_study" / "run.json").read_text())
+    assert kept["profile"] == "tiny" and kept["profile_file"] == "profiles/tiny.yaml"
+    assert kept["parameters"] == {"n_iters": 5, "seed": 7, "sizes": [1, 2, 3], "budget": {"lr": 0.02, "knn_k": 4}}
+    assert kept["command_line"] == {"budget": {"knn_k": 4}}
+    assert _run_json(batch, "fail_study")["parameters"]["budget"] == {"knn_k": 4}
+
+
+def test_report_shows_each_sections_parameters(batch):
+    """The header no longer claims the last run's -y values for sections made by earlier runs."""
+    text = (batch.results / "REPORT.md").read_text()
+    header, rest = text.split("\n## Summary", 1)
+    assert "command line" not in header  # the kept sections were made without them
+    ok = rest.split("\n## OK study: writes a table")[1].split("\n## ")[0]
+    assert ('- Made with profile `tiny` (`notebooks/profiles/tiny.yaml`); given on the command line: '
+            '`{"budget": {"knn_k": 4}}`') in ok
+    assert '- Parameters: `{"n_iters": 5, "seed": 7, "sizes": [1, 2, 3], "budget": {"lr": 0.02, "knn_k": 4}}`' in ok
+    failed = rest.split("\n## Failing study")[1].split("\n## ")[0]
+    assert "- Parameters: not recorded" in failed
 
 
 def test_batch_report(batch):
