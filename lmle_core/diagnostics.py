@@ -257,6 +257,10 @@ def collapse_report(embeddings, labels, table=None, margins=None, *, distance: s
             weights = np.zeros(len(t))
             weights[mined] = class_balance_weights(y[t[mined, 0]])
         row.update(table_losses(x, t, margins, distance, weights))
+        d = member_distances(x, t[mined])
+        count = (~np.isnan(d)).sum(0)
+        mean_d = np.where(count > 0, np.nansum(d, 0) / np.maximum(count, 1), np.nan)  # NaN: no member at all
+        row.update({f"mean_D_{name}": float(v) for name, v in zip(MEMBER_NAMES[t.shape[1]], mean_d)})
         row.update(order_reversals(x, t))
         row.update(hub_concentration(t, hub_top))
     row["observed_loss"] = float("nan") if observed_loss is None else float(observed_loss)

@@ -178,3 +178,10 @@ def test_bad_input_is_named():
         dg.collapse_report(X, Y, REVERSED, probe=False)
     with pytest.raises(ValueError, match="embeddings"):
         dg.collapse_report(X[:5], Y, probe=False)
+
+
+def test_report_gives_the_mean_member_distances():
+    rep = dg.collapse_report(X, Y, REVERSED, (1.0, 2.0, 3.0), probe=False)
+    # mined rows 0 and 6: p+ 36 and 121, p- 4 only, p-- 36 and 121, n 16 and 1
+    assert (rep["mean_D_p+"], rep["mean_D_p-"], rep["mean_D_p--"], rep["mean_D_n"]) == (78.5, 4.0, 78.5, 8.5)
+    assert rep["mined_rows"] == 2
