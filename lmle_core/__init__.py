@@ -4,7 +4,8 @@ Small modules, one concept each, layered top to bottom:
 
 - ``experiments`` (method registry, ``run_method``), ``tasks`` (prepared datasets)
 - ``training`` (softmax / triplet / quintuplet rounds)
-- ``mining`` (quintuplets), ``clustering`` (per-class k-means), ``knn`` (large-margin cluster kNN)
+- ``mining`` (quintuplets), ``clustering`` (per-class k-means), ``knn`` (large-margin cluster kNN),
+  ``diagnostics`` (collapse diagnostics of an embedding run: pure functions, no training)
 - ``search`` (nearest / farthest neighbours and k-means: faiss or torch, CPU or GPU)
 - ground floor: ``losses``, ``sampling``, ``nets``, ``imageset``, ``metrics``, ``data`` (readers)
 

@@ -1,7 +1,8 @@
 """Losses, one module per family; every public name is re-exported here.
 
-- ``lmle``: the LMLE triple-header hinge (Huang et al., CVPR 2016, Eq. 2), its margin upper
-  bounds (Sec. 3.2) and the baselines' triplet hinge and cost-sensitive cross-entropy;
+- ``lmle``: the LMLE triple-header hinge (Huang et al., CVPR 2016, Eq. 2) on squared or Euclidean
+  distances, its margin upper bounds (Sec. 3.2) and the baselines' triplet hinge and cost-sensitive
+  cross-entropy; ``margin_grid``: the margins' coarse grid search and its extension past an edge;
 - ``crl`` (with ``lmle_core.mining.crl``): the Class Rectification Loss (Dong, Gong & Zhu, ICCV 2017 /
   TPAMI 2018): batch-wise minority profiling, class- and instance-level hard mining, the relative,
   absolute and distribution forms, and the imbalance-tied weight alpha;
@@ -14,7 +15,9 @@ from .crl import (CRLDetails, HardExamples, batch_class_counts, crl_alpha, crl_l
                   histogram_loss, imbalance_measure, mine_class_level, mine_instance_level, minority_anchors,
                   minority_classes, multilabel_crl_loss, similarity_histogram)
 from .lmle import (MarginBounds, TripleHeaderHingeLoss, TripletHingeLoss, cost_sensitive_cross_entropy,
-                   margin_upper_bounds, quintuplet_term_mask, squared_distance, triple_header_hinge, triplet_hinge)
+                   euclidean_distance, margin_scales, margin_upper_bounds, pair_distance, quintuplet_term_mask,
+                   squared_distance, triple_header_hinge, triplet_hinge)
+from .margin_grid import extend_grid, margin_scale_grid
 from .objectives import OBJECTIVES, ClassificationLoss, classification_loss, get_objective, register_objective
 from .semihard import semihard_triplet_loss, semihard_triplets
 from .modern import (balanced_softmax_cross_entropy, binary_balanced_softmax_loss, binary_class_counts,
@@ -26,8 +29,10 @@ from .modern import (balanced_softmax_cross_entropy, binary_balanced_softmax_los
 
 __all__ = [
     # LMLE (lmle)
-    "MarginBounds", "TripleHeaderHingeLoss", "TripletHingeLoss", "cost_sensitive_cross_entropy", "margin_upper_bounds", "quintuplet_term_mask",
-    "squared_distance", "triple_header_hinge", "triplet_hinge", "semihard_triplet_loss", "semihard_triplets",
+    "MarginBounds", "TripleHeaderHingeLoss", "TripletHingeLoss", "cost_sensitive_cross_entropy",
+    "euclidean_distance", "extend_grid", "margin_scale_grid", "margin_scales", "margin_upper_bounds",
+    "pair_distance", "quintuplet_term_mask", "squared_distance", "triple_header_hinge", "triplet_hinge",
+    "semihard_triplet_loss", "semihard_triplets",
     # classification objectives by name (objectives)
     "OBJECTIVES", "ClassificationLoss", "classification_loss", "get_objective", "register_objective",
     # CRL (crl, crl_mining)

@@ -1,4 +1,11 @@
-"""Losses: the triple-header hinge (LMLE Eq. 2), its margin bounds, and the baselines' losses."""
+"""Losses: the triple-header hinge (LMLE Eq. 2), its margin bounds, and the baselines' losses.
+
+Units. The paper writes D(f(x_i), f(x_j)) = ||f(x_i) - f(x_j)||_2^2 and calls it "the Euclidean
+distance", and derives the margins' upper bounds as chord LENGTHS 2 sin(.) on the unit sphere (Sec.
+3.2). Both hinges take ``distance="squared"`` (D as written, the default) or ``"euclidean"`` (the
+chord length ||.||_2, the units the bounds are derived in); ``margin_upper_bounds(squared=True)``
+is the third combination (squared bounds on squared distances).
+"""
 from __future__ import annotations
 
 import math
@@ -12,9 +19,29 @@ import torch.nn.functional as F
 from ..mining.quintuplet import quintuplet_term_mask  # noqa: F401 (a public name here too)
 
 
+DISTANCES = ("squared", "euclidean")
+
+
 def squared_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise ||a_i - b_i||^2."""
     return (a - b).pow(2).sum(-1)
+
+
+def euclidean_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise ||a_i - b_i||; where a_i == b_i the value is 0 and the gradient 0 (a subgradient of
+    the norm there; sqrt's own derivative would give 0 * inf = NaN)."""
+    d2 = squared_distance(a, b)
+    positive = d2 > 0
+    return torch.where(positive, d2.masked_fill(~positive, 1.0).sqrt(), torch.zeros_like(d2))
+
+
+def pair_distance(a: torch.Tensor, b: torch.Tensor, distance: str = "squared") -> torch.Tensor:
+    """Row-wise D(a_i, b_i) in the units named by ``distance`` ("squared" or "euclidean")."""
+    if distance == "squared":
+        return squared_distance(a, b)
+    if distance == "euclidean":
+        return euclidean_distance(a, b)
+    raise ValueError(f"distance={distance!r}; expected one of {DISTANCES}")
 
 
 def _margins_tensor(margins, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -39,19 +66,17 @@ def _weighted_mean(per_sample: torch.Tensor, weights) -> torch.Tensor:
 
 
 def triple_header_hinge(anchor, p_plus, p_minus, p_minus2, negative, margins,
-                        weights=None, valid=None) -> torch.Tensor:
+                        weights=None, valid=None, distance: str = "squared") -> torch.Tensor:
     """Mean over samples of w_i * ([g1 + D(a,p+) - D(a,p-)]_+ + [g2 + D(a,p-) - D(a,p--)]_+
-    + [g3 + D(a,p--) - D(a,n)]_+), D the squared Euclidean distance on the given embeddings.
+    + [g3 + D(a,p--) - D(a,n)]_+), D the squared Euclidean distance on the given embeddings
+    (``distance="euclidean"``: the Euclidean distance, margins then in its units).
 
     ``margins``: (g1, g2, g3) or an (N, 3) tensor (e.g. g2 per anchor class).
     ``valid``: optional (N, 3) boolean mask of the three hinge terms to keep, for
     quintuplets with a missing member (a class with one cluster has no p-: the
     quintuplet degrades to the triplet term, as the paper notes in Sec. 5).
     """
-    d_pp = squared_distance(anchor, p_plus)
-    d_pm = squared_distance(anchor, p_minus)
-    d_pmm = squared_distance(anchor, p_minus2)
-    d_n = squared_distance(anchor, negative)
+    d_pp, d_pm, d_pmm, d_n = (pair_distance(anchor, m, distance) for m in (p_plus, p_minus, p_minus2, negative))
     g = _margins_tensor(margins, anchor.shape[0], anchor)
     terms = torch.stack([
         F.relu(g[:, 0] + d_pp - d_pm),
@@ -71,12 +96,24 @@ class MarginBounds:
     g2: np.ndarray     # per class: 2 sin(pi s (L_c - l) / L), 0 when L_c <= l
     g3: float          # inter-class: 2 sin(pi / C)
 
-    def scaled(self, scale: float, class_of_anchor: Optional[np.ndarray] = None):
-        """scale * bounds as (3,) (g2 averaged over classes) or (N, 3) per anchor class."""
+    def scaled(self, scale, class_of_anchor: Optional[np.ndarray] = None):
+        """scale * bounds as (3,) (g2 averaged over classes) or (N, 3) per anchor class; ``scale``
+        one number for all three margins or (s1, s2, s3), one per margin."""
+        s = margin_scales(scale)
         if class_of_anchor is None:
-            return np.array([self.g1, float(np.mean(self.g2)), self.g3]) * scale
+            return np.array([self.g1, float(np.mean(self.g2)), self.g3]) * s
         g2 = self.g2[np.asarray(class_of_anchor)]
-        return np.stack([np.full_like(g2, self.g1), g2, np.full_like(g2, self.g3)], 1) * scale
+        return np.stack([np.full_like(g2, self.g1), g2, np.full_like(g2, self.g3)], 1) * s
+
+
+def margin_scales(scale) -> np.ndarray:
+    """(3,) per-margin scales from one scale or (s1, s2, s3); ValueError unless finite and >= 0."""
+    s = np.asarray(scale, dtype=np.float64)
+    if s.ndim == 0:
+        s = np.full(3, float(s))
+    if s.shape != (3,) or not np.isfinite(s).all() or (s < 0).any():
+        raise ValueError(f"margin scale must be one number or (s1, s2, s3), finite and >= 0; got {scale!r}")
+    return s
 
 
 def margin_upper_bounds(class_sizes: Sequence[int], cluster_size: int = 200,
@@ -108,9 +145,11 @@ def margin_upper_bounds(class_sizes: Sequence[int], cluster_size: int = 200,
     return MarginBounds(g1=float(bounds[0]), g2=g2, g3=float(bounds[2]))
 
 
-def triplet_hinge(anchor, positive, negative, margin: float, weights=None, valid=None) -> torch.Tensor:
-    """Mean of w_i * [margin + D(a,p) - D(a,n)]_+ (FaceNet-style triplet loss)."""
-    per = F.relu(margin + squared_distance(anchor, positive) - squared_distance(anchor, negative))
+def triplet_hinge(anchor, positive, negative, margin: float, weights=None, valid=None,
+                  distance: str = "squared") -> torch.Tensor:
+    """Mean of w_i * [margin + D(a,p) - D(a,n)]_+ (FaceNet-style triplet loss; D as in
+    :func:`triple_header_hinge`)."""
+    per = F.relu(margin + pair_distance(anchor, positive, distance) - pair_distance(anchor, negative, distance))
     if valid is not None:
         per = per * torch.as_tensor(valid, device=per.device).to(per.dtype)
     return _weighted_mean(per, weights)

@@ -8,24 +8,43 @@ Columns of the returned (N, 5) table:
 3. ``p--`` the most distant candidate of the anchor's class
 4. ``n``   the nearest candidate of another class
 
-Candidates are a random ``subset_fraction`` of the data (the paper's 50%,
-"semi-hard" rather than hardest, to avoid mislabelled or poor-quality data);
-the anchor itself is never its own member; D is the squared Euclidean
-distance; a member that does not exist is -1.
+Candidates are a random ``subset_fraction`` of the data (the paper's 50%); the anchor itself (and,
+with ``groups``, its copies) is never its own member; D is the squared Euclidean distance; a member
+that does not exist is -1.
 
-Cost: one pass over anchor x same-class-candidate distances (three masked
-reductions, tiled so each tile stays in cache) plus a nearest-neighbour search
-against the other classes (``search.nearest``: faiss on CPU when installed).
+Member selection: three readings of Sec. 3.1-3.2 (``selection``); see ``SELECTIONS`` and
+``mining/ordered.py`` for the two that keep Eq. 1's order.
+
+- ``"hardest"`` (default; the literal reading, the study's tables before issue 18): each member is
+  the extreme its definition names ("the anchor's most distant within-cluster neighbor", "the nearest
+  within-class neighbor of the anchor, but from a different cluster", "the most distant within-class
+  neighbor", "the nearest between-class neighbor"), over the candidates; the paper's "we select
+  'semi-hard' ones by computing distances on a random subset (50%) of training data" is read as
+  FaceNet's offline option ("argmin and argmax on a subset of the data"): the subset is the softening.
+- ``"order-consistent"``: "We wish to ensure that the following relationship holds in the embedding
+  space: D(a,p+) < D(a,p-) < D(a,p--) < D(a,n) (1)" read as a condition on the members: each is its
+  definition's extreme among the candidates that keep Eq. 1's order at mining time.
+- ``"semi-hard"``: "instead of selecting the 'hardest' ones ... we select 'semi-hard' ones" read in
+  the sense of the paper's reference [34] (FaceNet): a member inside its term's margin band,
+  D(a,lower) < D(a,upper) < D(a,lower) + g, where one exists.
+
+Cost: ``hardest``: one pass over anchor x same-class-candidate distances (three masked reductions,
+tiled so each tile stays in cache) plus a nearest-neighbour search against the other classes
+(``search.nearest``: faiss on CPU when installed). ``order-consistent`` adds a pass over the
+anchors' own-cluster tiles only; ``semi-hard`` one more full pass.
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .. import search
 from ..checks import integer_labels
+from ._tiles import ClassTiles, RunningBest, _t
+from .ordered import ordered_members
 
 ANCHOR, P_PLUS, P_MINUS, P_MINUS2, NEGATIVE = range(5)  # columns of the table
+SELECTIONS = ("hardest", "order-consistent", "semi-hard")
+DISTANCES = ("squared", "euclidean")  # units of the semi-hard band's margins (as the hinge's ``distance``)
 
 
 def quintuplet_term_mask(table_rows: np.ndarray) -> np.ndarray:
@@ -44,13 +63,20 @@ def select_candidates(n: int, subset_fraction: float, seed: int) -> np.ndarray:
 
 
 def build_quintuplets(features, labels, assignments, subset_fraction: float = 0.5,
-                      seed: int = 0, device=None, groups=None, anchors=None) -> np.ndarray:
+                      seed: int = 0, device=None, groups=None, anchors=None, selection: str = "hardest",
+                      margins=None, distance: str = "squared") -> np.ndarray:
     """(N, 5) int64 table [anchor, p+, p-, p--, n]; -1 where a member does not exist.
 
     ``groups``: optional (N,) ids of the source image of each sample (augmented copies, mirror
     images share their source's id): no member of an anchor comes from the anchor's own group.
     ``anchors``: optional ids of the only rows to fill (the anchors a training round will draw);
     the other rows keep -1 members. The candidates are the same either way.
+    ``selection``: ``"hardest"`` (the literal extremes), ``"order-consistent"`` or ``"semi-hard"``
+    (module docstring; ``n`` is the nearest other-class candidate in all three). A term whose
+    members cannot keep Eq. 1's order gets -1 members, which ``losses.quintuplet_term_mask`` masks.
+    ``margins``: ``"semi-hard"`` only (ignored otherwise): (g1, g2, g3) or (N, 3), row i the margins
+    of anchor i, as given to the hinge (e.g. ``MarginBounds.scaled(scale, labels)``), in the units of
+    ``distance``: ``"squared"`` (D, the hinge's default) or ``"euclidean"`` (sqrt D).
     """
     feats = search.as_float_tensor(features, device, name="features")  # finite, 2-D (ValueError naming it)
     labels = integer_labels(labels, "labels")
@@ -65,6 +91,7 @@ def build_quintuplets(features, labels, assignments, subset_fraction: float = 0.
         groups = np.asarray(groups).reshape(-1).astype(np.int64)
         if groups.shape[0] != n:
             raise ValueError(f"groups has {groups.shape[0]} entries for {n} samples")
+    g2 = _band_margins(selection, margins, distance, n)
     table = np.full((n, 5), -1, dtype=np.int64)
     table[:, ANCHOR] = np.arange(n)
     cand = select_candidates(n, subset_fraction, seed)
@@ -73,9 +100,35 @@ def build_quintuplets(features, labels, assignments, subset_fraction: float = 0.
     for cls in np.unique(labels):
         rows = np.flatnonzero((labels == cls) & wanted)
         same = cand[labels[cand] == cls]
-        if len(same) and len(rows):
+        if not (len(same) and len(rows)):
+            continue
+        if selection == "hardest":
             table[rows, P_PLUS:P_MINUS2 + 1] = _same_class_members(feats, rows, same, assignments, groups)
+        else:
+            table[rows, P_PLUS:P_MINUS2 + 1] = ordered_members(
+                feats, rows, same, assignments, groups, table[rows, NEGATIVE],
+                band_g2=None if g2 is None else g2[rows], distance=distance)
     return table
+
+
+def _band_margins(selection, margins, distance, n):
+    """Checks ``selection`` / ``margins`` / ``distance``; (N,) g2 of every anchor for the semi-hard
+    band, else None (the band of p- is the only one that can change a choice: ordered.py)."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection={selection!r}; expected one of {SELECTIONS}")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance={distance!r}; expected one of {DISTANCES}")
+    if selection != "semi-hard":
+        return None
+    if margins is None:
+        raise ValueError("selection='semi-hard' needs margins (g1, g2, g3) or (N, 3): its band is "
+                         "D(a,lower) < D(a,upper) < D(a,lower) + g")
+    g = np.asarray(margins, dtype=np.float64)
+    if g.shape not in ((3,), (n, 3)):
+        raise ValueError(f"margins must be (3,) or ({n}, 3), got shape {g.shape}")
+    if not np.isfinite(g).all() or (g < 0).any():
+        raise ValueError("margins must be finite and >= 0")
+    return np.broadcast_to(g, (n, 3))[:, 1].copy()
 
 
 def nearest_other_class(features, labels, subset_fraction: float = 0.5, seed: int = 0,
@@ -105,87 +158,21 @@ def _nearest_other_class(feats, labels, cand, wanted) -> np.ndarray:
     return out
 
 
-def _t(idx: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(idx, device=like.device)
-
-
-def _mate_positions(anchor_groups: np.ndarray, cand_groups: np.ndarray) -> np.ndarray:
-    """(n_anchors, m) positions in the candidate list of the candidates sharing each anchor's group
-    (the anchor itself, its mirror, its augmented copies), -1 padded."""
-    order = np.argsort(cand_groups, kind="stable")
-    sorted_groups = cand_groups[order]
-    lo = np.searchsorted(sorted_groups, anchor_groups, "left")
-    hi = np.searchsorted(sorted_groups, anchor_groups, "right")
-    width = int((hi - lo).max()) if len(lo) else 0
-    out = np.full((len(anchor_groups), max(width, 1)), -1, dtype=np.int64)
-    for j in range(width):  # a few columns at most: one per copy of an image
-        has = lo + j < hi
-        out[has, j] = order[lo[has] + j]
-    return out
-
 
 def _same_class_members(feats, anchors, cands, assignments, groups=None):
-    """(len(anchors), 3) global ids of p+, p-, p-- for anchors of one class (never from the anchor's group)."""
-    # Sort both sides by cluster: own-cluster entries then form few diagonal blocks, and tiles whose
-    # cluster ranges do not overlap need no dense masks; the anchor's own group (itself, its copies)
-    # is excluded sparsely, entry by entry.
-    anchors = anchors[np.argsort(assignments[anchors], kind="stable")]
-    cands = cands[np.argsort(assignments[cands], kind="stable")]
-    a_feat, c_feat = feats[_t(anchors, feats)], feats[_t(cands, feats)]
-    dev = feats.device
-    a_cl, c_cl = _t(assignments[anchors], feats), _t(assignments[cands], feats)
-    gid = np.arange(len(assignments)) if groups is None else groups
-    mates = _t(_mate_positions(gid[anchors], gid[cands]), feats)
-    c_norm = (c_feat * c_feat).sum(1)
-    n_a, n_c = len(anchors), len(cands)
-    q_tile, d_tile = search._tile_sizes(dev)
+    """(len(anchors), 3) global ids of p+, p-, p-- for anchors of one class by the literal reading
+    ("hardest"): the three extremes over the candidates (never from the anchor's group)."""
+    tiles = ClassTiles(feats, anchors, cands, assignments, groups)
     neg_inf, pos_inf = float("-inf"), float("inf")
-    # running best (value, candidate position) for p+ (max), p- (min), p-- (max)
-    best = {
-        "p+": (torch.full((n_a,), neg_inf, device=dev), torch.full((n_a,), -1, dtype=torch.long, device=dev)),
-        "p-": (torch.full((n_a,), pos_inf, device=dev), torch.full((n_a,), -1, dtype=torch.long, device=dev)),
-        "p--": (torch.full((n_a,), neg_inf, device=dev), torch.full((n_a,), -1, dtype=torch.long, device=dev)),
-    }
-
-    def update(name, rows, values, positions, larger):
-        cur_v, cur_i = best[name]
-        better = values > cur_v[rows] if larger else values < cur_v[rows]
-        cur_v[rows] = torch.where(better, values, cur_v[rows])
-        cur_i[rows] = torch.where(better, positions, cur_i[rows])
-
-    for qs in range(0, n_a, q_tile):
-        rows = slice(qs, qs + q_tile)
-        q = a_feat[rows]
-        q_lo, q_hi = int(a_cl[rows][0]), int(a_cl[rows][-1])
-        m = mates[rows]
-        for ds in range(0, n_c, d_tile):
-            cols = slice(ds, ds + d_tile)
-            # ||c||^2 - 2 a.c : the anchor's own norm is constant along a row
-            dist = torch.addmm(c_norm[cols], q, c_feat[cols].T, alpha=-2.0)
-            inside = (m >= ds) & (m < ds + dist.shape[1])
-            r_idx, c_idx = inside.nonzero(as_tuple=True)[0], (m[inside] - ds)
-            dist[r_idx, c_idx] = neg_inf          # the anchor's own group: never a member (maxima)
-            c_lo, c_hi = int(c_cl[cols][0]), int(c_cl[cols][-1])
-            v, i = dist.max(1)
-            update("p--", rows, v, i + ds, True)
-            shared = not (c_hi < q_lo or c_lo > q_hi)
-            if shared:
-                same_cluster = a_cl[rows, None] == c_cl[None, cols]
-                v, i = dist.masked_fill(~same_cluster, neg_inf).max(1)
-                update("p+", rows, v, i + ds, True)
-            dist[r_idx, c_idx] = pos_inf          # ... nor the nearest one (minimum)
-            v, i = (dist.masked_fill(same_cluster, pos_inf) if shared else dist).min(1)
-            update("p-", rows, v, i + ds, False)
-
-    out = np.full((n_a, 3), -1, dtype=np.int64)
-    for col, name, empty in ((0, "p+", neg_inf), (1, "p-", pos_inf), (2, "p--", neg_inf)):
-        val, pos = best[name]
-        ok = (val != empty).cpu().numpy()
-        out[ok, col] = cands[pos.cpu().numpy()[ok]]
-    return _reorder(anchors, out)
-
-
-def _reorder(sorted_anchors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Rows computed for anchors in cluster order -> rows in increasing anchor id order."""
-    order = np.argsort(sorted_anchors, kind="stable")
-    return rows[order]
+    p_plus, p_minus, p_minus2 = (RunningBest(len(tiles), tiles.device, larger) for larger in (True, False, True))
+    for tile in tiles.tiles():
+        dist, same = tile.dist, tile.same_cluster
+        dist[tile.own] = neg_inf          # the anchor's own group: never a member (maxima)
+        p_minus2.update(tile.rows, *dist.max(1), tile.start)
+        if same is not None:
+            p_plus.update(tile.rows, *dist.masked_fill(~same, neg_inf).max(1), tile.start)
+        dist[tile.own] = pos_inf          # ... nor the nearest one (minimum)
+        p_minus.update(tile.rows, *(dist.masked_fill(same, pos_inf) if same is not None else dist).min(1),
+                       tile.start)
+    out = np.stack([best.members(tiles.cands) for best in (p_plus, p_minus, p_minus2)], 1)
+    return tiles.in_input_order(out)
