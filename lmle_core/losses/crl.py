@@ -198,6 +198,28 @@ def _pair_similarities(mined, labels, probabilities, embeddings, distance):
             (anchor * _gather_rows(unit, mined.negatives)).sum(-1))
 
 
+def _relative(d_pos, d_neg, pv, nv, anchors, margin) -> torch.Tensor:
+    """(T,) Eq. 9 per task: the mean over its valid (anchor, positive, negative) triplets of
+    [margin + d(a, +) - d(a, -)]_+. Only the anchors' rows are expanded to positives x negatives, and
+    only as far as the longest valid list (the miners put the valid entries first): a kappa covering a
+    whole batch costs (anchors x minority x kappa), not (tasks x batch x kappa x kappa)."""
+    t_idx, b_idx = anchors.nonzero(as_tuple=True)
+    rows = t_idx * anchors.shape[1] + b_idx
+    n_pos, n_neg = int(pv.sum(-1).max()), int(nv.sum(-1).max())   # 0 when there is no anchor
+
+    def take(x, width):
+        return x.reshape(-1, x.shape[-1]).index_select(0, rows)[:, :width]
+    dp, dn, pvr, nvr = take(d_pos, n_pos), take(d_neg, n_neg), take(pv, n_pos), take(nv, n_neg)
+    valid = (pvr[:, :, None] & nvr[:, None, :]).to(dp.dtype)
+    violation = F.relu(margin + dp[:, :, None] - dn[:, None, :]) * valid
+    # per task sums as a product with the rows' one-hot task matrix (deterministic, unlike index_add)
+    owner = F.one_hot(t_idx, anchors.shape[0]).to(dp.dtype).t()             # (T, R)
+    total = owner @ violation.sum((1, 2))
+    count = owner @ valid.sum((1, 2))
+    # d_pos * 0 keeps tasks without anchors attached to the graph (their loss is 0)
+    return total / count.clamp_min(1) + 0 * d_pos.sum((1, 2))
+
+
 def _check(level, form, distance, probabilities, embeddings):
     if level not in LEVELS or form not in FORMS:
         raise ValueError(f"level must be one of {LEVELS} and form one of {FORMS}, got {level!r}, {form!r}")
@@ -234,8 +256,7 @@ def _crl(labels, num_classes, probabilities, embeddings, *, level, form, k, marg
     else:
         d_pos, d_neg = _pair_distances(mined, labels, probabilities, embeddings, distance)
         if form == "relative":   # Eq. 9: mean over the triplets T
-            violation = F.relu(margin + d_pos[..., :, None] - d_neg[..., None, :])
-            per_task = _masked_mean(violation, pv[..., :, None] & nv[..., None, :], (1, 2, 3))
+            per_task = _relative(d_pos, d_neg, pv, nv, anchors, margin)
         else:                    # Eq. 13 / poster: 0.5 * (positive term + negative term)
             positive = d_pos.pow(2) if squared_positive else d_pos
             per_task = 0.5 * (_masked_mean(positive, pv, (1, 2))
