@@ -18,13 +18,17 @@ Why the sign can be negative (class level, relative form, TPAMI Eq. 9-10): with 
 of the anchor's class, the triplet term is [m + |p_a - p_+| - (p_a - p_-)]_+. For a positive BELOW
 its anchor (p_+ < p_a) it is [m - p_+ + p_-]_+: the positive is lifted, the anchor untouched. For a
 positive ABOVE its anchor it is [m + p_+ - 2 p_a + p_-]_+: the anchor is lifted twice and the
-positive dragged DOWN. In logits each push is scaled by sigmoid' = p (1 - p), which vanishes on
-the saturated tails. With kappa = 5 the hard positives are the lowest-scored minority samples;
-when those sit in the flat tail, lifting them does almost nothing, while the tail anchors drag the
-mid-range positives (among their 5 hard positives) down at full slope: the net push is negative.
-When kappa covers all minority samples, the mid-range anchors also pair with the confident
-positives above them and are lifted twice at full slope (the confident positives they drag
-down are flat): the push turns positive. ``tests/losses/test_crl.py`` works a batch by hand.
+positive dragged DOWN. Every active triplet also pushes its negative down. In logits each push is
+scaled by sigmoid' = p (1 - p), which vanishes on the saturated tails. With kappa = 5 the hard
+positives are the lowest-scored minority samples, often on the flat tail, while the hard negatives
+are the majority samples nearest the boundary, at full slope: the push summed over the whole batch
+(``CRLStepLog.crl_batch_push``, minus the bias gradient) points towards the majority, and on
+CelebA that is what happens (the measurement is in ``lmle_core.losses.crl``). The push on the
+minority samples alone (``minority_logit_push``) turns negative when the tail anchors drag the
+mid-range positives among their hard positives down more than the flat tail is lifted; the batch
+of ``tests/losses/test_crl.py`` is worked by hand. When kappa covers all minority samples, the
+mid-range anchors pair with the confident positives above them and are lifted twice at full slope:
+both pushes turn positive.
 """
 from __future__ import annotations
 
@@ -92,6 +96,8 @@ class CRLStepLog:
     minority_logit_mean: np.ndarray    # NaN where there is no minority
     crl_loss: np.ndarray               # L_crl per attribute
     crl_push: np.ndarray               # push of L_crl on the minority logits
+    crl_batch_push: np.ndarray         # push of L_crl on every logit of the batch (= -(orientation) x crl_bias_grad):
+                                       # what moves the threshold; hard negatives pushed down count against it
     ce_push: np.ndarray                # push of the mean cross-entropy on the same logits
     crl_bias_grad: np.ndarray
     ce_bias_grad: np.ndarray
@@ -159,6 +165,7 @@ def crl_step_log(scores: torch.Tensor, labels, alpha=None, embeddings: Optional[
            "logit_mean": z.mean(0), "logit_std": z.std(0, unbiased=False),
            "minority_logit_mean": torch.where(n_min > 0, (z * mask).sum(0) / n_min.clamp_min(1),
                                               torch.full_like(n_min, float("nan"))),
-           "crl_loss": loss, "crl_push": _push(grad, labels, minority), "ce_push": _push(ce_grad, labels, minority),
+           "crl_loss": loss, "crl_push": _push(grad, labels, minority),
+           "crl_batch_push": -_orientation(minority) * crl_bias, "ce_push": _push(ce_grad, labels, minority),
            "crl_bias_grad": crl_bias, "ce_bias_grad": ce_bias, "objective_bias_grad": objective}
     return CRLStepLog(**{k: v.detach().cpu().numpy() for k, v in out.items()})

@@ -327,7 +327,7 @@ def _push_batch(minority_logits=MINORITY_LOGITS, negatives=N_NEGATIVES, flip=Fal
     return (-z, 1 - y) if flip else (z, y)
 
 
-def hand_push(minority_logits, negative_logit, k, margin=0.5):
+def hand_push(minority_logits, negative_logit, k, margin=0.5, whole_batch=False):
     """The push derived by hand from Eq. 9-10 (no autograd). p = sigmoid(z) is the probability of the
     anchor's class (the minority, here the positives); an anchor's hard positives are the k other
     minority samples of lowest p, its hard negatives k majority samples of highest p (all equal here,
@@ -346,7 +346,10 @@ def hand_push(minority_logits, negative_logit, k, margin=0.5):
     Kappa 7 (all 7 other minority samples): the tail anchors now also drag 7 and 9 (flat: -0.001);
     the mid anchors -1 and 0 pair with 7 and 9 above them and are lifted twice at full slope:
     +.98 and +1.25; the anchors 7 and 9 lift both mid samples: +.50 each (7 with 9 is inactive:
-    .5 + 1 - 2 + .02 < 0). Sum +1.736, push = 1.736 * 7 / 392 = +0.0310."""
+    .5 + 1 - 2 + .02 < 0). Sum +1.736, push = 1.736 * 7 / 392 = +0.0310.
+    ``whole_batch``: every logit of the batch, the hard negatives too: each active triplet pushes its
+    negative down by sigma'_- = 0.0177 (p_- = 0.018), so the push drops by (active share) x 0.0177:
+    kappa 5: -0.0188 - 0.0177 = -0.0365; kappa 7: 0.0310 - (378 / 392) x 0.0177 = +0.0140."""
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     p = [sig(z) for z in minority_logits]
     slope = [q * (1 - q) for q in p]
@@ -357,9 +360,9 @@ def hand_push(minority_logits, negative_logit, k, margin=0.5):
         for j in others:
             triplets += 1
             if p[j] < p[a] and margin - p[j] + p_neg > 0:
-                total += slope[j]
+                total += slope[j] - (p_neg * (1 - p_neg) if whole_batch else 0)
             elif p[j] > p[a] and margin + p[j] - 2 * p[a] + p_neg > 0:
-                total += 2 * slope[a] - slope[j]
+                total += 2 * slope[a] - slope[j] - (p_neg * (1 - p_neg) if whole_batch else 0)
     return total / triplets     # the k identical negatives cancel between the sum and the count
 
 
@@ -427,6 +430,13 @@ def test_step_log_quantities():
     assert log.crl_push[0] == pytest.approx(-crl_grad[:8].sum().item(), rel=1e-9)
     assert log.ce_push[0] == pytest.approx(-ce_grad[:8].sum().item(), rel=1e-9) and log.ce_push[0] > 0
     assert log.crl_push[1] == 0 and log.crl_bias_grad[1] == 0
+    # the whole batch's push (minus the bias gradient): by hand, negative for kappa 5, positive for kappa 7
+    assert log.crl_batch_push[0] == pytest.approx(-log.crl_bias_grad[0])
+    assert log.crl_batch_push[0] == pytest.approx(hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 7, whole_batch=True))
+    assert hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 7, whole_batch=True) == pytest.approx(0.0140, abs=5e-5)
+    kappa5 = crl_step_log(z[:, None], y[:, None], k=5).crl_batch_push[0]
+    assert kappa5 == pytest.approx(hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 5, whole_batch=True), rel=1e-9)
+    assert kappa5 == pytest.approx(-0.0365, abs=5e-5)
     assert set(log.means()) >= {"crl_push", "active_share", "minority_count"}
     # absolute form: the share of negative pairs inside the margin (p_a - p_- < 0.5)
     absolute = crl_step_log(z[:, None], y[:, None], k=7, form="absolute", margin=0.5)
