@@ -71,7 +71,7 @@ def gain_scatter(gains: pd.DataFrame, baseline: str = "Softmax", title: str = ""
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_xlabel(f"AUC gain over {baseline} ({units})")
-    ax.set_ylabel(f"balanced accuracy gain over {baseline} at its own rule ({units})")
+    ax.set_ylabel(f"balanced accuracy gain, own rule ({units})")
     ax.set_title(title or f"Gain over {baseline}: own decision rule (y) vs ranking (x)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
