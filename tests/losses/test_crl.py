@@ -2,6 +2,7 @@
 gradients by gradcheck, and pytorch-metric-learning where it implements the same thing."""
 import math
 
+import numpy as np
 import pytest
 import torch
 from pytorch_metric_learning.distances import LpDistance
@@ -9,8 +10,8 @@ from pytorch_metric_learning.losses import ContrastiveLoss, HistogramLoss, Tripl
 from pytorch_metric_learning.miners import BatchHardMiner
 from pytorch_metric_learning.reducers import MeanReducer
 
-from lmle_core.losses import (crl_alpha, crl_loss, crl_objective, histogram_loss, imbalance_measure,
-                              minority_anchors, minority_classes, multilabel_crl_loss)
+from lmle_core.losses import (crl_alpha, crl_loss, crl_objective, crl_step_log, histogram_loss, imbalance_measure,
+                              minority_anchors, minority_classes, minority_logit_push, multilabel_crl_loss)
 
 # 7 / 4 / 2 / 1 samples: minorities {1, 2, 3}; class 3 is a singleton, so the anchors are classes 1, 2
 LABELS = [0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 2, 0, 1, 0]
@@ -313,3 +314,132 @@ def test_alpha_rule_by_hand():
     assert crl_objective(crl, ce, alpha).item() == pytest.approx(want, rel=1e-6)
     with pytest.raises(ValueError):
         imbalance_measure([7])
+
+
+# --------------------------------------------------------- the push on the minority logits (issue 19)
+MINORITY_LOGITS = [-9.0, -7.0, -5.0, -3.0, -1.0, 0.0, 7.0, 9.0]   # 8 positives: a saturated tail, two mid, two sure
+NEGATIVE_LOGIT, N_NEGATIVES = -4.0, 32
+
+
+def _push_batch(minority_logits=MINORITY_LOGITS, negatives=N_NEGATIVES, flip=False):
+    z = torch.tensor(list(minority_logits) + [NEGATIVE_LOGIT] * negatives, dtype=torch.float64)
+    y = torch.tensor([1] * len(minority_logits) + [0] * negatives)
+    return (-z, 1 - y) if flip else (z, y)
+
+
+def hand_push(minority_logits, negative_logit, k, margin=0.5, whole_batch=False):
+    """The push derived by hand from Eq. 9-10 (no autograd). p = sigmoid(z) is the probability of the
+    anchor's class (the minority, here the positives); an anchor's hard positives are the k other
+    minority samples of lowest p, its hard negatives k majority samples of highest p (all equal here,
+    so each (anchor, positive) pair stands for k identical triplets). A triplet's term is
+    [m + |p_a - p_+| - p_a + p_-]_+; when active, its derivative in p is
+      p_+ < p_a:  [m - p_+ + p_-]             -> -1 on p_+, 0 on p_a;
+      p_+ > p_a:  [m + p_+ - 2 p_a + p_-]     -> +1 on p_+, -2 on p_a,
+    and dp/dz = p (1 - p). The push is minus the logits' gradient, summed over the minority samples,
+    and the loss is the mean over all k_anchors x k x k triplets:
+      push = (k / T) * sum over active pairs of [ sigma'_+ (positive below) | 2 sigma'_a - sigma'_+ (above) ].
+    Kappa 5 (per negative, sigma' = 1.2e-4, 9.1e-4, 6.6e-3, .045, .197, .25, 9.1e-4, 1.2e-4 by rank):
+      the tail anchors -9, -7, -5, -3 have positives up to rank 6: each drags the two mid samples
+      (-1, 0; sigma' .197 and .25) down, -.50, -.49, -.45, -.26; the anchors 0, 7 and 9 lift the
+      flat tail and -1, +.25 each; the anchor -1 lifts the tail and is lifted by 0 above it, +.20.
+      Sum -0.755, push = -0.755 * 5 / 200 = -0.0189.
+    Kappa 7 (all 7 other minority samples): the tail anchors now also drag 7 and 9 (flat: -0.001);
+    the mid anchors -1 and 0 pair with 7 and 9 above them and are lifted twice at full slope:
+    +.98 and +1.25; the anchors 7 and 9 lift both mid samples: +.50 each (7 with 9 is inactive:
+    .5 + 1 - 2 + .02 < 0). Sum +1.736, push = 1.736 * 7 / 392 = +0.0310.
+    ``whole_batch``: every logit of the batch, the hard negatives too: each active triplet pushes its
+    negative down by sigma'_- = 0.0177 (p_- = 0.018), so the push drops by (active share) x 0.0177:
+    kappa 5: -0.0188 - 0.0177 = -0.0365; kappa 7: 0.0310 - (378 / 392) x 0.0177 = +0.0140."""
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    p = [sig(z) for z in minority_logits]
+    slope = [q * (1 - q) for q in p]
+    p_neg = sig(negative_logit)
+    total, triplets = 0.0, 0
+    for a in range(len(p)):
+        others = sorted((j for j in range(len(p)) if j != a), key=lambda j: p[j])[:k]
+        for j in others:
+            triplets += 1
+            if p[j] < p[a] and margin - p[j] + p_neg > 0:
+                total += slope[j] - (p_neg * (1 - p_neg) if whole_batch else 0)
+            elif p[j] > p[a] and margin + p[j] - 2 * p[a] + p_neg > 0:
+                total += 2 * slope[a] - slope[j] - (p_neg * (1 - p_neg) if whole_batch else 0)
+    return total / triplets     # the k identical negatives cancel between the sum and the count
+
+
+def test_push_by_hand_is_negative_for_kappa_5_and_positive_for_kappa_covering_the_minority():
+    z, y = _push_batch()
+    assert hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 5) == pytest.approx(-0.01884, abs=5e-5)
+    assert hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 7) == pytest.approx(0.03103, abs=5e-5)
+    for k in (5, 7):
+        got = minority_logit_push(z[:, None], y[:, None], k=k, margin=0.5)
+        assert got.item() == pytest.approx(hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, k), rel=1e-9)
+    assert minority_logit_push(z[:, None], y[:, None], k=5).item() < 0
+    for k in (7, 8, 40):   # kappa >= the 7 other minority samples: all of them are positives
+        assert minority_logit_push(z[:, None], y[:, None], k=k).item() > 0
+
+
+def test_push_by_autograd_through_the_multiclass_loss():
+    """Independently: the same batch as a two-class problem (scores [0, z]: softmax = sigmoid) through
+    crl_loss, differentiated by torch.autograd, summed over the minority samples' logits."""
+    z, y = _push_batch()
+    for k, sign in ((5, -1), (7, 1)):
+        zz = z.clone().requires_grad_(True)
+        scores = torch.stack([torch.zeros_like(zz), zz], 1)
+        loss = crl_loss(None, y, scores, level="class", form="relative", k=k, margin=0.5)
+        grad, = torch.autograd.grad(loss, zz)
+        push = -grad[y == 1].sum().item()
+        assert math.copysign(1, push) == sign
+        assert minority_logit_push(z[:, None], y[:, None], k=k).item() == pytest.approx(push, rel=1e-9)
+
+
+def test_push_is_oriented_towards_the_minority_class():
+    # the mirrored batch (labels and logits negated): the minority is class 0, same geometry, same push
+    z, y = _push_batch(flip=True)
+    for k in (5, 7):
+        flipped = minority_logit_push(z[:, None], y[:, None], k=k).item()
+        assert flipped == pytest.approx(hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, k), rel=1e-9)
+    # two attributes at once: each its own task; a balanced attribute has no minority and no push
+    z2 = torch.stack([_push_batch()[0], torch.linspace(-1, 1, 40, dtype=torch.float64)], 1)
+    y2 = torch.stack([_push_batch()[1], torch.tensor([0, 1] * 20)], 1)
+    got = minority_logit_push(z2, y2, k=5)
+    assert got.tolist() == pytest.approx([hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 5), 0.0], rel=1e-9)
+
+
+def test_step_log_quantities():
+    z, y = _push_batch()
+    z2 = torch.stack([z, torch.linspace(-1, 1, 40, dtype=torch.float64)], 1)
+    y2 = torch.stack([y, torch.tensor([0, 1] * 20)], 1)
+    log = crl_step_log(z2, y2, alpha=[0.25, 0.0], k=7, margin=0.5)
+    assert log.minority_class.tolist() == [1, -1]
+    assert log.minority_count.tolist() == [8, 0] and log.anchors.tolist() == [8, 0]
+    # relative, kappa 7: 8 anchors x 7 positives x 7 negatives; inactive: (7 | 9) and (9 | 7), 7 triplets each
+    assert log.active_share[0] == pytest.approx(1 - 14 / 392)
+    assert np.isnan(log.active_share[1])
+    assert log.logit_mean[0] == pytest.approx(z.mean().item())
+    assert log.logit_std[0] == pytest.approx(z.std(unbiased=False).item())
+    assert log.minority_logit_mean[0] == pytest.approx(np.mean(MINORITY_LOGITS))
+    # bias gradients: the sum of the logits' gradients, by autograd on the per-attribute terms
+    zz = z.clone().requires_grad_(True)
+    _, info = multilabel_crl_loss(None, y[:, None], zz[:, None], k=7, return_details=True)
+    crl_grad, = torch.autograd.grad(info.per_task_loss[0], zz)
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(zz, y.double())
+    ce_grad, = torch.autograd.grad(ce, zz)
+    assert log.crl_bias_grad[0] == pytest.approx(crl_grad.sum().item(), rel=1e-9)
+    assert log.ce_bias_grad[0] == pytest.approx(ce_grad.sum().item(), rel=1e-9)
+    assert log.objective_bias_grad[0] == pytest.approx(0.25 * log.crl_bias_grad[0] + 0.75 * log.ce_bias_grad[0])
+    assert log.crl_push[0] == pytest.approx(-crl_grad[:8].sum().item(), rel=1e-9)
+    assert log.ce_push[0] == pytest.approx(-ce_grad[:8].sum().item(), rel=1e-9) and log.ce_push[0] > 0
+    assert log.crl_push[1] == 0 and log.crl_bias_grad[1] == 0
+    # the whole batch's push (minus the bias gradient): by hand, negative for kappa 5, positive for kappa 7
+    assert log.crl_batch_push[0] == pytest.approx(-log.crl_bias_grad[0])
+    assert log.crl_batch_push[0] == pytest.approx(hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 7, whole_batch=True))
+    assert hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 7, whole_batch=True) == pytest.approx(0.0140, abs=5e-5)
+    kappa5 = crl_step_log(z[:, None], y[:, None], k=5).crl_batch_push[0]
+    assert kappa5 == pytest.approx(hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 5, whole_batch=True), rel=1e-9)
+    assert kappa5 == pytest.approx(-0.0365, abs=5e-5)
+    assert set(log.means()) >= {"crl_push", "active_share", "minority_count"}
+    # absolute form: the share of negative pairs inside the margin (p_a - p_- < 0.5)
+    absolute = crl_step_log(z[:, None], y[:, None], k=7, form="absolute", margin=0.5)
+    p = torch.sigmoid(z[:8])
+    assert absolute.active_share[0] == pytest.approx(((p - torch.sigmoid(torch.tensor(NEGATIVE_LOGIT))) < 0.5)
+                                                     .double().mean().item())
