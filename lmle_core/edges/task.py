@@ -113,7 +113,7 @@ def smooth_label_patches(label_patches: torch.Tensor) -> np.ndarray:
 
 
 class _Split:
-    """Centres, label patches and canvases of one split."""
+    """Centres, label patches, descriptors (when asked) and canvases (pixels) of one split."""
 
     def __init__(self, images: List[BSDSImage], n_patches: int, label_size: int, negative_margin: int,
                  seed: int, device, grids, with_canvas: bool):
