@@ -133,3 +133,45 @@ def test_bsds_edge_task_trains_and_gives_maps(data_root):
         maps = edge_maps(res.net, transfer_for(res, task, decision, k=3), crop, d.train.mean, d.train.std, stride=4)
         m = maps[test[0].id]
         assert m.shape == (40, 50) and 0.0 <= m.min() and m.max() <= 1.0
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_descriptor_task_trains_and_the_oracle_bounds_every_learned_map(data_root):
+    """The CPU profiles' task (channel descriptors for the MLP) trains through the registry, and on a small
+    case the oracle transfer (the true class's label patch at every grid point) is at least as good as
+    every learned map."""
+    from lmle_core import experiments
+    from lmle_core.data.bsds import load_bsds500
+    from lmle_core.edges import prepare_bsds_edges
+    from lmle_core.edges.descriptor_net import FeatureSet
+    from lmle_core.edges.diagnostics import oracle_maps
+    from lmle_core.edges.features import FEATURE_DIM
+    from lmle_core.edges.maps import edge_maps, finish_maps, transfer_for
+    from lmle_core.metrics import evaluate_boundaries
+
+    torch.set_num_threads(1)
+    test = load_bsds500(data_root, splits=("test",), max_per_split=1, progress=False)
+    im = test[0]
+    im.image, im.boundaries = im.image[:96, :128].copy(), [b[:96, :128].copy() for b in im.boundaries]
+    task = prepare_bsds_edges(data_root, n_patches=600, n_val_patches=200, n_test_patches=100, n_edge_classes=8,
+                              label_size=9, max_train_images=6, max_val_images=2, test_images=test, progress=False,
+                              inputs="descriptors")
+    d = task.data
+    assert d.net == "edge-descriptor" and isinstance(d.train, FeatureSet)
+    assert d.train.features.shape == (len(d.train), FEATURE_DIM) and d.prior_features.shape == (len(d.train), 13 * 25)
+    # the prior features are the standardised, L2-normalised first block of the descriptors
+    z = (d.train.features[:, :325].numpy() - task.prior_stats[0]) / task.prior_stats[1]
+    np.testing.assert_allclose(d.prior_features, z / np.linalg.norm(z, axis=1, keepdims=True), rtol=1e-4, atol=1e-5)
+    budget = experiments.Budget(prior_iters=20, iters_per_round=20, max_rounds=1, batch_size=10, softmax_batch_size=40,
+                                cluster_size=20, knn_k=3, embedding_dim=8, positive_sharing=1.0)
+    images, gts = {im.id: im.image}, {im.id: im.boundaries}
+    scores = {}
+    for name in ("Softmax", "Quintuplet+resample+cost"):
+        res = experiments.run_method(name, d, budget, progress=False, keep_embeddings=True)
+        for decision in (("softmax",) if name == "Softmax" else ("cluster", "instance")):
+            maps = edge_maps(res.net, transfer_for(res, task, decision, k=3), images, d.train.mean, d.train.std, stride=2)
+            assert maps[im.id].shape == (96, 128)
+            scores[f"{name} {decision}"] = evaluate_boundaries(maps, gts, thresholds=9, workers=1).ods
+    oracle = evaluate_boundaries(finish_maps(oracle_maps(gts, task, stride=2)), gts, thresholds=9, workers=1).ods
+    assert oracle >= max(scores.values()), (oracle, scores)

@@ -9,13 +9,20 @@ than interpolated orientation bins; OpenCV's colour conversion; no self-similari
 
 A patch's descriptor is the mean of each channel over a ``grid`` x ``grid`` array of cells
 tiling the 45x45 patch (default 5 x 5 cells of 9 pixels: 13 x 25 = 325 values), read at any
-set of patch centres with one gather per image (no loop over patches).
+set of patch centres with one gather per image (no loop over patches). :func:`patch_features`
+adds a finer 7 x 7 grid of 3-pixel cells over the central 21 x 21 pixels (13 x 74 = 962 values):
+the input of the quick profile's descriptor network (:mod:`lmle_core.edges.descriptor_net`), fine
+enough to place an edge inside the 17 x 17 label patch.
 """
 from __future__ import annotations
 
 import numpy as np
 
 N_CHANNELS = 13
+# (window side, cells per side) of the descriptor network's input: 9-px cells over the whole patch,
+# 3-px cells over its centre
+FEATURE_GRIDS = ((45, 5), (21, 7))
+FEATURE_DIM = N_CHANNELS * sum(g * g for _, g in FEATURE_GRIDS)
 
 
 def _tri_blur(x: np.ndarray, r: int) -> np.ndarray:
@@ -63,24 +70,46 @@ def channel_features(image: np.ndarray) -> np.ndarray:
     return np.stack([_tri_blur(np.ascontiguousarray(c, dtype=np.float32), 2) for c in chans])
 
 
-def patch_descriptors(channels: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int = 45,
-                      grid: int = 5) -> np.ndarray:
-    """(n, C * grid^2) cell means of ``channels`` (C, H, W) in the ``patch`` x ``patch`` windows
-    centred on (ys, xs); borders reflected."""
+def _cell_means(channels: np.ndarray, patch: int, grid: int):
+    """The padded per-pixel cell means of one grid and the cell offsets: what every gather reads."""
     import cv2
 
     if patch % grid:
         raise ValueError(f"patch ({patch}) must be a multiple of grid ({grid})")
-    cell = patch // grid
-    half = patch // 2
-    c, h, w = channels.shape
+    cell, half = patch // grid, patch // 2
     means = np.stack([cv2.blur(ch, (cell, cell), borderType=cv2.BORDER_REFLECT) for ch in channels])
     padded = np.pad(means, ((0, 0), (half, half), (half, half)), mode="reflect")
-    offsets = (np.arange(grid) - grid // 2) * cell
-    rows = (np.asarray(ys)[:, None, None] + half + offsets[None, :, None])      # (n, g, 1)
-    cols = (np.asarray(xs)[:, None, None] + half + offsets[None, None, :])      # (n, 1, g)
-    out = padded[:, rows, cols]                                                 # (C, n, g, g)
-    return np.ascontiguousarray(out.transpose(1, 0, 2, 3).reshape(len(ys), -1), dtype=np.float32)
+    return padded, half + (np.arange(grid) - grid // 2) * cell
+
+
+def _gather_cells(padded: np.ndarray, offsets: np.ndarray, ys, xs) -> np.ndarray:
+    rows = np.asarray(ys)[:, None, None] + offsets[None, :, None]            # (n, g, 1)
+    cols = np.asarray(xs)[:, None, None] + offsets[None, None, :]            # (n, 1, g)
+    out = padded[:, rows, cols]                                              # (C, n, g, g)
+    return out.transpose(1, 0, 2, 3).reshape(len(rows), -1)
+
+
+def patch_descriptors(channels: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int = 45,
+                      grid: int = 5) -> np.ndarray:
+    """(n, C * grid^2) cell means of ``channels`` (C, H, W) in the ``patch`` x ``patch`` windows
+    centred on (ys, xs); borders reflected."""
+    padded, offsets = _cell_means(channels, patch, grid)
+    return np.ascontiguousarray(_gather_cells(padded, offsets, ys, xs), dtype=np.float32)
+
+
+def patch_features(channels: np.ndarray, ys: np.ndarray, xs: np.ndarray, grids=FEATURE_GRIDS,
+                   chunk: int = 16384) -> np.ndarray:
+    """(n, FEATURE_DIM) descriptors of the patches centred on (ys, xs): the cell means of every
+    (window, cells) grid of ``grids`` concatenated, gathered ``chunk`` centres at a time
+    (``grids=FEATURE_GRIDS[:1]``: the 325 prior features only)."""
+    ys, xs = np.asarray(ys).reshape(-1), np.asarray(xs).reshape(-1)
+    dim = channels.shape[0] * sum(g * g for _, g in grids)
+    grids = [_cell_means(channels, w, g) for w, g in grids]
+    out = np.empty((len(ys), dim), dtype=np.float32)
+    for s in range(0, len(ys), chunk):
+        sl = slice(s, s + chunk)
+        out[sl] = np.concatenate([_gather_cells(p, o, ys[sl], xs[sl]) for p, o in grids], 1)
+    return out
 
 
 def standardize(train: np.ndarray, *others: np.ndarray):

@@ -4,21 +4,24 @@
    becomes an 8x8 convolution, the embedding and classifier 1x1 convolutions) runs over the whole
    reflect-padded image; its output is the patch network's output at every 4th pixel, and
    (4/stride)^2 shifted copies of the image, run as one batch, fill the grid at ``stride``.
+   The descriptor network (:mod:`lmle_core.edges.descriptor_net`) reads the channel descriptors
+   of every grid point instead (:func:`dense_outputs` picks the path by the network).
 2. Label transfer at every grid point: the ``label_size`` x ``label_size`` ground-truth label
    patches of its neighbours, averaged:
    - ``"cluster"`` (LMLE-kNN): the k nearest cluster centroids of the training embeddings, each
      contributing its cluster's mean label patch;
    - ``"instance"``: the k nearest training patches' own label patches (instance-wise kNN);
    - ``"softmax"``: the class-mean label patches weighted by the softmax probabilities.
-3. The overlapping patches are averaged into the map (``fold``), then non-maximum suppression, and
-   the maps of all images divided by their largest value (one constant; see :func:`edge_maps`).
+3. The overlapping patches are averaged into the map (``fold``: :func:`transfer_maps`), then
+   non-maximum suppression, and the maps of all images divided by their largest value (one
+   constant; :func:`finish_maps`, where the diagnostics switch either off).
 
 All steps are batched tensor operations: no Python loop over pixels or patches.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional
+from typing import Callable, Dict, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -27,6 +30,7 @@ import torch.nn.functional as F
 
 from .. import search
 from ..metrics.boundaries import boundary_nms
+from .descriptor_net import dense_descriptor_outputs, is_descriptor_net
 
 DECISIONS = ("cluster", "instance", "softmax")
 
@@ -176,21 +180,54 @@ def transfer_for(result, task, decision: str, k: int = 20) -> LabelTransfer:
                          scale=1.0 / 255.0)
 
 
-def edge_maps(net: nn.Module, transfer: LabelTransfer, images: Mapping[str, np.ndarray], mean, std,
-              stride: int = 2, nms: bool = True, rescale: bool = True, device=None) -> Dict[str, np.ndarray]:
-    """{id: (H, W) float64 edge map in [0, 1]} of uint8 RGB images (thinned by NMS when ``nms``).
+def dense_outputs(net: nn.Module, image: np.ndarray, mean, std, stride: int = 2, device=None):
+    """(embeddings, logits or None, grid) of every grid point of a uint8 (H, W, 3) image, by the
+    patch CNN (:func:`dense_embeddings`) or the descriptor MLP, whichever ``net`` is."""
+    fn = dense_descriptor_outputs if is_descriptor_net(net) else dense_embeddings
+    return fn(net, image, mean, std, stride=stride, device=device)
 
-    ``rescale``: divide every map by the largest value over all the given images (one constant: a
-    monotone change that lets the benchmark's fixed thresholds in (0, 1) span the maps' range;
-    averaged label patches rarely exceed 0.2 since annotators disagree by a pixel or two).
-    """
+
+def transfer_maps(outputs: Callable, transfer: LabelTransfer, images: Mapping[str, np.ndarray],
+                  stride: int = 2) -> Dict[str, np.ndarray]:
+    """{id: (H, W) float64 map in [0, 1]}: the transferred label patches folded, before NMS and
+    normalisation. ``outputs(image)`` gives (embeddings, logits, grid) at ``stride``."""
     out = {}
     for iid, img in images.items():  # one image at a time: each is one batched pass
-        emb, logits, grid = dense_embeddings(net, img, mean, std, stride, device)
+        emb, logits, grid = outputs(img)
         m = fold_patches(transfer.patches(emb, logits), grid, stride, img.shape[:2]).cpu().numpy()
-        m = np.clip(m.astype(np.float64), 0.0, 1.0)
-        out[iid] = np.clip(boundary_nms(m), 0.0, 1.0) if nms else m
-    top = max((float(m.max()) for m in out.values()), default=0.0)
-    if rescale and top > 0:
-        out = {k: m / top for k, m in out.items()}
+        out[iid] = np.clip(m.astype(np.float64), 0.0, 1.0)
     return out
+
+
+NORMALISATIONS = ("global", "image", "none")
+
+
+def finish_maps(maps: Mapping[str, np.ndarray], nms: bool = True,
+                rescale: Union[bool, str] = "global") -> Dict[str, np.ndarray]:
+    """NMS (``boundary_nms``) when ``nms``, then ``rescale``: "global" (True) divides every map by the
+    largest value over all the given maps (one constant: a monotone change that lets the benchmark's
+    fixed thresholds in (0, 1) span the maps' range; averaged label patches rarely exceed 0.3 since
+    annotators disagree by a pixel or two), "image" divides each map by its own largest value,
+    "none" (False) leaves the values."""
+    mode = {True: "global", False: "none"}.get(rescale, rescale)
+    if mode not in NORMALISATIONS:
+        raise ValueError(f"rescale must be True, False or one of {NORMALISATIONS}, got {rescale!r}")
+    out = {k: (np.clip(boundary_nms(m), 0.0, 1.0) if nms else np.asarray(m, dtype=np.float64))
+           for k, m in maps.items()}
+    if mode == "global":
+        top = max((float(m.max()) for m in out.values()), default=0.0)
+        return {k: m / top for k, m in out.items()} if top > 0 else out
+    if mode == "image":
+        return {k: (m / m.max() if m.max() > 0 else m) for k, m in out.items()}
+    return out
+
+
+def edge_maps(net: nn.Module, transfer: LabelTransfer, images: Mapping[str, np.ndarray], mean, std,
+              stride: int = 2, nms: bool = True, rescale: Union[bool, str] = True,
+              device=None) -> Dict[str, np.ndarray]:
+    """{id: (H, W) float64 edge map in [0, 1]} of uint8 RGB images: :func:`transfer_maps` with the
+    network's dense outputs, then :func:`finish_maps` (NMS when ``nms``; ``rescale`` as there)."""
+    def outputs(img):
+        return dense_outputs(net, img, mean, std, stride, device)
+
+    return finish_maps(transfer_maps(outputs, transfer, images, stride), nms=nms, rescale=rescale)

@@ -14,6 +14,10 @@
 - prior features for the first clustering (Table 1: hand-crafted low-level channel features,
   :mod:`lmle_core.edges.features`), and ``negative_class = 0`` for the positive-sharing costs.
 
+``inputs="pixels"`` (the paper) gives the patch CNN its 45x45 RGB patches; ``inputs="descriptors"``
+(the CPU profiles) gives every patch its channel descriptor instead, for the MLP of
+:mod:`lmle_core.edges.descriptor_net` (same patches, labels and label patches).
+
 Train patches come from the train split, validation patches (early stopping) from val, test
 patches (patch-level accuracy only; edge maps are evaluated on whole test images) from the test
 images the study evaluates.
@@ -28,13 +32,17 @@ import torch
 
 from .. import search
 from ..data.bsds import BSDSImage, load_bsds500
-from .features import channel_features, patch_descriptors, standardize
+from .descriptor_net import NET_NAME as DESCRIPTOR_NET, FeatureSet
+from .features import FEATURE_GRIDS, channel_features, patch_features, standardize
 from ..imageset import PreparedData
 from .patchset import PatchSet, gather_patches
 from ..runcache import array_fingerprint
 
 PATCH = 45
 HALF = PATCH // 2
+INPUTS = ("pixels", "descriptors")
+PRIOR_GRIDS = FEATURE_GRIDS[:1]  # the prior features: 5 x 5 cells over the patch (13 x 25 = 325 values)
+PRIOR_DIM = 13 * 25
 
 
 @dataclass
@@ -48,6 +56,7 @@ class EdgeTask:
     class_patches: np.ndarray               # (K + 1, L, L) float32 mean label patch of each class (train)
     image_ids: Dict[str, List[str]] = field(default_factory=dict)
     reoriented: List[str] = field(default_factory=list)
+    prior_stats: Optional[tuple] = None     # (mean, std) (325,) of the raw prior features (standardize's)
 
     @property
     def n_edge_classes(self) -> int:
@@ -95,7 +104,7 @@ def _sample_centres(img: BSDSImage, n_each: int, negative_margin: int, rng: np.r
     return ys, xs, np.repeat([True, False], n)
 
 
-def _smooth(label_patches: torch.Tensor) -> np.ndarray:
+def smooth_label_patches(label_patches: torch.Tensor) -> np.ndarray:
     """(n, L, L) uint8 label patches -> (n, L*L) float32 smoothed by a Gaussian of sigma 1 (k-means features)."""
     from scipy import ndimage
 
@@ -104,10 +113,10 @@ def _smooth(label_patches: torch.Tensor) -> np.ndarray:
 
 
 class _Split:
-    """Centres, label patches and canvases of one split."""
+    """Centres, label patches, descriptors (when asked) and canvases (pixels) of one split."""
 
     def __init__(self, images: List[BSDSImage], n_patches: int, label_size: int, negative_margin: int,
-                 seed: int, device, with_prior: bool):
+                 seed: int, device, grids, with_canvas: bool):
         if not images:
             raise ValueError("no image to sample patches from")
         rng = np.random.default_rng(seed)
@@ -118,15 +127,17 @@ class _Split:
         for k, im in enumerate(images):
             y, x, e = _sample_centres(im, n_each, negative_margin, rng)
             ys.append(y), xs.append(x), edge.append(e), which.append(np.full(len(y), k))
-            if with_prior:
-                desc.append(patch_descriptors(channel_features(im.image), y, x, PATCH))
+            if grids:
+                desc.append(patch_features(channel_features(im.image), y, x, grids))
         self.ys, self.xs = np.concatenate(ys), np.concatenate(xs)
         self.edge, self.image = np.concatenate(edge), np.concatenate(which)
         keep = np.sort(rng.permutation(len(self.ys))[:n_patches]) if len(self.ys) > n_patches else slice(None)
         self.ys, self.xs, self.edge, self.image = self.ys[keep], self.xs[keep], self.edge[keep], self.image[keep]
-        self.prior = np.concatenate(desc)[keep] if with_prior else None
-        canvas = _canvas([im.image for im in images], HALF)                        # (n, Hc, Wc, 3)
-        self.canvas = torch.from_numpy(np.ascontiguousarray(canvas.transpose(0, 3, 1, 2))).to(device)
+        self.features = np.concatenate(desc)[keep] if grids else None
+        self.canvas = None
+        if with_canvas:
+            canvas = _canvas([im.image for im in images], HALF)                    # (n, Hc, Wc, 3)
+            self.canvas = torch.from_numpy(np.ascontiguousarray(canvas.transpose(0, 3, 1, 2))).to(device)
         soft = [np.round(255.0 * np.mean(im.boundaries, axis=0)).astype(np.uint8) for im in images]
         gt = torch.from_numpy(_canvas(soft, lpad, fill_reflect=False)).to(device)
         idx = torch.as_tensor(self.image)
@@ -145,9 +156,12 @@ def prepare_bsds_edges(data_root=None, n_patches: int = 2_000_000, n_val_patches
                        n_test_patches: int = 20_000, n_edge_classes: int = 150, label_size: int = 17,
                        negative_margin: int = 2, max_train_images: Optional[int] = None,
                        max_val_images: Optional[int] = None, test_images: Optional[List[BSDSImage]] = None,
-                       seed: int = 0, device=None, progress: bool = True) -> EdgeTask:
+                       seed: int = 0, device=None, progress: bool = True, inputs: str = "pixels") -> EdgeTask:
     """The LMLE edge task on BSDS500 (see the module docstring). ``test_images`` (the images the study
-    evaluates; default: the first 10 test images) give the test patches."""
+    evaluates; default: the first 10 test images) give the test patches; ``inputs``: "pixels" (45x45
+    RGB patches for the patch CNN) or "descriptors" (channel descriptors for the descriptor MLP)."""
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
     if label_size < 1 or label_size % 2 == 0:
         raise ValueError(f"label_size must be odd and positive, got {label_size}")
     if n_edge_classes < 1:
@@ -155,13 +169,16 @@ def prepare_bsds_edges(data_root=None, n_patches: int = 2_000_000, n_val_patches
     train_imgs = _load(data_root, "train", max_train_images, progress)
     val_imgs = _load(data_root, "val", max_val_images, progress)
     test_imgs = test_images if test_images is not None else _load(data_root, "test", 10, progress)
-    splits = {"train": _Split(train_imgs, n_patches, label_size, negative_margin, seed, device, True),
-              "val": _Split(val_imgs, n_val_patches, label_size, negative_margin, seed + 1, device, False),
-              "test": _Split(test_imgs, n_test_patches, label_size, negative_margin, seed + 2, device, False)}
+    pixels = inputs == "pixels"
+    grids = {"train": PRIOR_GRIDS if pixels else FEATURE_GRIDS, "val": () if pixels else FEATURE_GRIDS,
+             "test": () if pixels else FEATURE_GRIDS}
+    splits = {name: _Split(imgs, n, label_size, negative_margin, seed + i, device, grids[name], pixels)
+              for i, (name, imgs, n) in enumerate((("train", train_imgs, n_patches), ("val", val_imgs, n_val_patches),
+                                                   ("test", test_imgs, n_test_patches)))}
     tr = splits["train"]
     edge_tr = np.flatnonzero(tr.edge)
     k = int(min(n_edge_classes, len(edge_tr)))
-    feats = _smooth(tr.labels_patches[torch.as_tensor(edge_tr, device=tr.labels_patches.device)])
+    feats = smooth_label_patches(tr.labels_patches[torch.as_tensor(edge_tr, device=tr.labels_patches.device)])
     cents = search.kmeans(feats, k, n_iter=20, seed=seed).cpu().numpy()
     raw = search.assign_to_nearest(feats, cents)
     order = np.argsort(-np.bincount(raw, minlength=k), kind="stable")   # class 1 = the most frequent shape
@@ -172,25 +189,26 @@ def prepare_bsds_edges(data_root=None, n_patches: int = 2_000_000, n_val_patches
         e = np.flatnonzero(sp.edge)
         if len(e):
             y[e] = 1 + search.assign_to_nearest(
-                _smooth(sp.labels_patches[torch.as_tensor(e, device=sp.labels_patches.device)]), cents)
+                smooth_label_patches(sp.labels_patches[torch.as_tensor(e, device=sp.labels_patches.device)]), cents)
         labels[name] = y
-    canvas_f = tr.canvas.float() / 255.0
-    mean = tuple(canvas_f.mean((0, 2, 3)).tolist())
-    std = tuple(canvas_f.std((0, 2, 3)).clamp_min(1e-3).tolist())
-    sets = {name: PatchSet(sp.canvas, sp.image, sp.ys, sp.xs, labels[name], PATCH, mean, std, name)
-            for name, sp in splits.items()}
+    sets = _patch_sets(splits, labels) if pixels else _feature_sets(splits, labels, device)
     lp = tr.labels_patches.float().reshape(len(labels["train"]), -1)
     y_tr = torch.as_tensor(labels["train"], device=lp.device)
     class_sum = torch.zeros(k + 1, lp.shape[1], device=lp.device).index_add_(0, y_tr, lp)
     class_patches = (class_sum / torch.bincount(y_tr, minlength=k + 1).clamp_min(1)[:, None].float() / 255.0)
-    prior = standardize(tr.prior)[0]
-    fp = array_fingerprint(*(t for sp in splits.values() for t in (sp.canvas, sp.image, sp.ys, sp.xs)),
-                           *labels.values(), np.array([label_size, k]))
+    raw_prior = tr.features[:, :PRIOR_DIM]
+    prior_stats = (raw_prior.mean(0), raw_prior.std(0) + 1e-6)   # standardize()'s statistics
+    prior = standardize(raw_prior)[0]
+    fp = array_fingerprint(*(t for sp in splits.values() for t in (sp.image, sp.ys, sp.xs)),
+                           *(sp.canvas if pixels else sp.features for sp in splits.values()),
+                           *labels.values(), np.array([label_size, k, INPUTS.index(inputs)]))
     counts = {name: int(len(v)) for name, v in labels.items()}
     data = PreparedData(
-        name=f"bsds500-edges-{counts['train']}", net="patch", n_classes=k + 1, train=sets["train"],
+        name=f"bsds500-edges-{inputs}-{counts['train']}", net="patch" if pixels else DESCRIPTOR_NET,
+        n_classes=k + 1, train=sets["train"],
         val=sets["val"], test=sets["test"], prior_features=prior, negative_class=0, _fingerprint=fp,
         description={"dataset": "BSDS500", "patches": f"{PATCH}x{PATCH}",
+                     "inputs": "RGB pixels" if pixels else f"channel descriptors ({sets['train'].features.shape[1]} values)",
                      "images": f"train {len(train_imgs)}, val {len(val_imgs)}, test {len(test_imgs)}",
                      "classes": f"{k} edge classes (k-means on {label_size}x{label_size} ground-truth patches) "
                                 f"+ non-edge", "edge_share": f"{tr.edge.mean():.3f} of train patches"})
@@ -198,4 +216,20 @@ def prepare_bsds_edges(data_root=None, n_patches: int = 2_000_000, n_val_patches
     return EdgeTask(data=data, label_size=label_size,
                     label_patches={n: sp.labels_patches for n, sp in splits.items()},
                     edge_centroids=cents, class_patches=class_patches.reshape(k + 1, label_size, label_size)
-                    .cpu().numpy(), image_ids={n: sp.ids for n, sp in splits.items()}, reoriented=reoriented)
+                    .cpu().numpy(), image_ids={n: sp.ids for n, sp in splits.items()}, reoriented=reoriented,
+                    prior_stats=prior_stats)
+
+
+def _patch_sets(splits, labels) -> dict:
+    canvas_f = splits["train"].canvas.float() / 255.0
+    mean = tuple(canvas_f.mean((0, 2, 3)).tolist())
+    std = tuple(canvas_f.std((0, 2, 3)).clamp_min(1e-3).tolist())
+    return {name: PatchSet(sp.canvas, sp.image, sp.ys, sp.xs, labels[name], PATCH, mean, std, name)
+            for name, sp in splits.items()}
+
+
+def _feature_sets(splits, labels, device) -> dict:
+    train = splits["train"].features
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    return {name: FeatureSet(torch.from_numpy(sp.features).to(device), labels[name], mean, std, name)
+            for name, sp in splits.items()}

@@ -1,5 +1,6 @@
 """Figures of the edge-detection study: precision-recall curves with iso-F lines (the BSDS500
-benchmark's plot) and a Fig. 5-style visual comparison with a zoomed box."""
+benchmark's plot) and a Fig. 5-style visual comparison (maps as the benchmark sees them, one zoomed
+box per image, the same on every column)."""
 from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Tuple
@@ -8,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-__all__ = ["pr_curves", "edge_comparison", "most_different_box"]
+__all__ = ["pr_curves", "edge_comparison", "most_different_box", "benchmark_view"]
 
 
 def pr_curves(curves: Mapping[str, Tuple[np.ndarray, np.ndarray]], ods_points: Optional[Mapping[str, tuple]] = None,
@@ -58,49 +59,46 @@ def most_different_box(a: np.ndarray, b: np.ndarray, size: int) -> Tuple[int, in
     return int(y), int(x), size, size
 
 
-def _display_max(m: np.ndarray) -> float:
-    nz = np.asarray(m)[np.asarray(m) > 0]
-    return float(np.percentile(nz, 99)) if nz.size else 1.0
+def benchmark_view(edge_map: np.ndarray, threshold: float) -> np.ndarray:
+    """What the benchmark matches at ``threshold``: the map thresholded (``>= threshold``) and thinned."""
+    from pyEdgeEval.preprocess import binary_thin
+
+    return binary_thin(np.asarray(edge_map) >= threshold)
 
 
 def edge_comparison(images: Mapping[str, np.ndarray], columns: Mapping[str, Mapping[str, np.ndarray]],
-                    boxes: Optional[Mapping[str, tuple]] = None, size: float = 2.0):
-    """One row per image: the image, then one panel per column {title: {id: map}} (e.g. ground truth,
-    Softmax, LMLE-kNN), edges dark on white, each map's grey scale up to its 99th percentile of
-    non-zero values; a red box (top, left, h, w) per image, shown enlarged in a last panel per map
-    (the paper's Fig. 5 red boxes)."""
-    ids = list(images)
-    names = list(columns)
-    n_cols = 1 + len(names) * (2 if boxes else 1)
-    fig, axes = plt.subplots(len(ids), n_cols, figsize=(size * n_cols, size * 0.75 * len(ids) + 0.4),
-                             squeeze=False)
+                    boxes: Mapping[str, tuple], size: float = 2.6, widen: int = 1):
+    """The Fig. 5 layout: for each image a row of full panels (the image, then one per column
+    {title: {id: boolean edge map}}, e.g. ground truth, a classic detector, Softmax, LMLE-kNN, as the
+    benchmark sees them: thresholded and thinned) and below it the same red box (top, left, h, w)
+    enlarged from every panel at its native pixels. Edges are dark on white; in the full panels they are
+    widened by ``widen`` px for display only (a one-pixel line vanishes when the panel is shrunk)."""
+    from scipy import ndimage
+
+    ids, names = list(images), list(columns)
+    n_cols = 1 + len(names)
+    fig, axes = plt.subplots(2 * len(ids), n_cols, figsize=(size * n_cols, 2 * size * 0.72 * len(ids) + 0.3),
+                             squeeze=False, gridspec_kw={"hspace": 0.08, "wspace": 0.04})
     for r, iid in enumerate(ids):
-        box = boxes.get(iid) if boxes else None
-        panels = [("image", images[iid], None)]
-        for name in names:
-            panels.append((name, columns[name][iid], "gray_r"))
-        c = 0
-        top = {title: _display_max(img) for title, img, cmap in panels if cmap}
-        for title, img, cmap in panels:
-            ax = axes[r, c]
-            ax.imshow(img, cmap=cmap, vmin=0 if cmap else None, vmax=top.get(title))
-            if box is not None:
-                ax.add_patch(Rectangle((box[1], box[0]), box[3], box[2], fill=False, ec="red", lw=1.2))
-            ax.set_title(title if r == 0 else "", fontsize=8)
-            ax.axis("off")
-            c += 1
-        if boxes:
-            for title, img, cmap in panels[1:]:
-                ax = axes[r, c]
-                t, lft, hh, ww = box
-                ax.imshow(img[t:t + hh, lft:lft + ww], cmap=cmap, vmin=0, vmax=top[title], interpolation="nearest")
-                for side in ax.spines.values():
-                    side.set_edgecolor("red")
+        t, lft, hh, ww = boxes[iid]
+        panels = [("image", np.asarray(images[iid]))] + [(n, np.asarray(columns[n][iid], dtype=bool)) for n in names]
+        for c, (title, img) in enumerate(panels):
+            full, zoom = axes[2 * r, c], axes[2 * r + 1, c]
+            if img.ndim == 3:
+                full.imshow(img)
+                zoom.imshow(img[t:t + hh, lft:lft + ww], interpolation="nearest")
+            else:
+                shown = ndimage.binary_dilation(img, iterations=widen) if widen else img
+                full.imshow(shown, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+                zoom.imshow(img[t:t + hh, lft:lft + ww], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+            full.add_patch(Rectangle((lft, t), ww, hh, fill=False, ec="red", lw=1.2))
+            for ax in (full, zoom):
                 ax.set_xticks([])
                 ax.set_yticks([])
-                ax.set_title(f"{title} (zoom)" if r == 0 else "", fontsize=8)
-                c += 1
-        axes[r, 0].text(2, 2, iid, fontsize=6, color="white", va="top",
-                        bbox=dict(facecolor="black", alpha=0.5, lw=0, pad=1))
-    fig.tight_layout()
+            for side in zoom.spines.values():
+                side.set_edgecolor("red")
+            if r == 0:
+                full.set_title(title, fontsize=9)
+        axes[2 * r, 0].set_ylabel(iid, fontsize=8)
+        axes[2 * r + 1, 0].set_ylabel("red box", fontsize=8)
     return fig
