@@ -51,6 +51,7 @@ class MethodResult:
     train_embeddings: Optional[np.ndarray] = None
     test_embeddings: Optional[np.ndarray] = None
     clusters: Optional[object] = None
+    from_cache: bool = False                  # read from the run cache (its timings are the first run's)
 
     def summary(self) -> dict:
         return {"method": self.method, "balanced_accuracy": self.balanced_accuracy,
@@ -112,6 +113,27 @@ def run_method(name: str, data: PreparedData, budget: Budget, progress: bool = T
     method = get_method(name)
     if data.multilabel:
         return run_attributes(method, data, budget, attributes=attributes, progress=progress, cache=cache)
+    if cache is None or checkpoint_dir is not None:
+        return _run_single(method, data, budget, progress, keep_embeddings, checkpoint_dir, other_classifier,
+                           curve_iters)
+    # one entry per (data, method, budget, what is read): Table 5, the head-to-head's MNIST part and the
+    # embedding figure train the same nets; the first notebook trains, the others read
+    parts = {"kind": "single-label-run", "data": data.fingerprint(), "net": data.net, "method": name,
+             "training": repr(method.training),
+             "decision": method.decision.name if method.decision else "", "budget": dataclasses.asdict(budget), "curve_iters": list(curve_iters),
+             "other_classifier": bool(other_classifier)}
+    # entries keep the embeddings (a few MB), so a caller that wants them shares the entry too
+    result, hit = cache.get_or_compute(parts, lambda: _run_single(method, data, budget, progress, True,
+                                                                  None, other_classifier, curve_iters))
+    result.from_cache = hit
+    if not keep_embeddings:
+        result.train_embeddings = result.test_embeddings = None
+    return result
+
+
+def _run_single(method: Method, data: PreparedData, budget: Budget, progress: bool, keep_embeddings: bool,
+                checkpoint_dir, other_classifier: bool, curve_iters) -> MethodResult:
+    name = method.name
     net, prior_s = softmax_prior(data, budget, progress)
     model = _image_model(net, data, budget)
     y_train = data.train.labels.astype(np.int64)

@@ -126,3 +126,24 @@ def test_attribute_runs_reuse_the_cache(tmp_path, monkeypatch):
     assert not run("LMLE", d=edited).from_cache           # one label changed
     monkeypatch.setattr(runcache, "code_fingerprint", lambda: "other code")
     assert not run("LMLE").from_cache                     # the core's code changed
+
+
+def test_single_label_runs_are_shared_through_the_cache(tmp_path):
+    """Issue 21: Table 5, the head-to-head's MNIST part and the embedding figure train the same nets;
+    with a cache the second call reads the first's result (same numbers), another budget retrains."""
+    from lmle_core.tasks import prepare_digits
+    data = prepare_digits(removal_percent=40, augment_factor=1, seed=0)
+    budget = experiments.Budget(prior_iters=10, iters_per_round=4, max_rounds=1, cluster_size=20, knn_k=5, lr=0.003)
+    cache = runcache.RunCache(tmp_path)
+    first = experiments.run_method("Quintuplet", data, budget, progress=False, cache=cache)
+    again = experiments.run_method("Quintuplet", data, budget, progress=False, cache=cache)
+    assert (first.from_cache, again.from_cache) == (False, True) and (cache.hits, cache.misses) == (1, 1)
+    assert again.balanced_accuracy == first.balanced_accuracy
+    np.testing.assert_array_equal(again.test_predictions, first.test_predictions)
+    np.testing.assert_array_equal(again.test_scores, first.test_scores)
+    # the uncached path computes the same result
+    plain = experiments.run_method("Quintuplet", data, budget, progress=False)
+    np.testing.assert_array_equal(plain.test_predictions, first.test_predictions)
+    other = experiments.run_method("Quintuplet", data, experiments.Budget(**{**budget.__dict__, "knn_k": 3}),
+                                   progress=False, cache=cache)
+    assert not other.from_cache and cache.misses == 2
