@@ -13,4 +13,6 @@ else
 fi
 cd "$repo"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+# sleeping OpenMP waits: spinning threads starve a shared CPU (lmle_core/__init__.py says why)
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 exec "$py" -m pytest "$@"
