@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from lmle_core.study.value_ranges import check_range, is_budget_parameter
+from lmle_core.study.value_ranges import Declared, check_range, is_budget_parameter
 
 INJECTED = ("data_root", "results_dir", "profile")
 PROFILE_KEYS = ("timeout_s", "timeouts", "parameters", "notebooks")
@@ -163,16 +163,6 @@ def load_profile(notebooks_dir: Path, profile: str, study_names: Sequence[str] |
 # ----------------------------------------------------------------------------------------------
 # A notebook's parameters cell
 # ----------------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Declared:
-    """One name of a notebook's parameters cell."""
-
-    name: str
-    type: type | None      # None: any value (no annotation and a None or non-literal default)
-    default: Any
-    comment: str = ""      # the comment on the declaration's line(s)
-
-
 def notebook_parameters(path: Path) -> dict[str, Declared]:
     """The names declared by the cell tagged ``parameters`` of notebook ``path``."""
     try:

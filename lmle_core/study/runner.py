@@ -47,12 +47,12 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from lmle_core.study import config, provenance, reporting
+from lmle_core.study.provenance import now_iso
 from lmle_core.study.atomic_io import write_json_atomic
 from lmle_core.study.config import INJECTED, ConfigError, load_profile, load_studies, select_studies  # noqa: F401
 from lmle_core.study.interrupts import InterruptGuard, RunInterrupted, exit_status
 from lmle_core.study.notebook_exec import NOTEBOOK_PAGE, check_kernel, describe_error, export_html  # noqa: F401
 from lmle_core.study.notebook_exec import ensure_pythonpath, execute, is_timeout
-from lmle_core.study.notebook_exec import now as _now
 from lmle_core.study.results_store import (FAILED_DIR, ResultsBusyError, ResultsFolder, ResultsNotWritableError,
                                            not_writable)
 
@@ -160,7 +160,7 @@ def run_study(study: dict, params: dict, profile_name: str, profile: dict, data_
     record: dict[str, Any] = {"study": name, "notebook": study["notebook"], "profile": profile_name,
                               "profile_file": _profile_file(profile), "parameters": dict(params),
                               "command_line": dict(cli or {}),
-                              "status": None, "wall_s": 0.0, "error": None, "started": _now(), "finished": None}
+                              "status": None, "wall_s": 0.0, "error": None, "started": now_iso(), "finished": None}
     nb_dir = folder.root / "notebooks"
     stem = Path(study["notebook"]).stem
     nb_tmp = nb_dir / f".{stem}.new-{os.getpid()}.ipynb"
@@ -259,7 +259,7 @@ def _run_staged(study: dict, record: dict, t0: float, run_params: dict, profile:
 
 def _finish(record: dict, t0: float) -> dict:
     record["wall_s"] = round(time.perf_counter() - t0, 3)
-    record["finished"] = _now()
+    record["finished"] = now_iso()
     if record["status"] is None:
         record["status"] = "failed"
     return record
@@ -428,7 +428,7 @@ def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, 
     print(data_root_line(root_info), flush=True)
     run_info: dict[str, Any] = {
         "profile": profile_name,
-        "started": _now(),
+        "started": now_iso(),
         "finished": None,
         "wall_s": None,
         "git_commit": provenance.git_commit(REPO_ROOT),
@@ -474,7 +474,7 @@ def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, 
     if interrupted is None and guard.received is not None:  # came while the last study's results were swapped in
         interrupted = guard.received
     with guard.deferred():  # the summary and the report are written whole, even when a signal comes
-        run_info["finished"] = _now()
+        run_info["finished"] = now_iso()
         run_info["wall_s"] = round(time.perf_counter() - t_run, 3)
         if interrupted is not None:
             run_info["interrupted"] = signal.Signals(interrupted).name
