@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from lmle_core.data.paths import locate_data_root
 from lmle_core.study import config, provenance, reporting
 from lmle_core.study.provenance import now_iso
 from lmle_core.study.atomic_io import write_json_atomic
@@ -343,14 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_data_root(arg: str | None) -> tuple[str, str, str]:
     """(as given, where it came from, absolute path): notebooks run in notebooks/, so they get the absolute one."""
-    if arg:
-        given, source = arg, "--data-root"
-    elif os.environ.get("LMLE_DATA_ROOT"):
-        given, source = os.environ["LMLE_DATA_ROOT"], "$LMLE_DATA_ROOT"
-    else:
-        given, source = "./data", "default: ./data of the repository"
-        return given, source, str(REPO_ROOT / "data")
-    return given, source, os.path.abspath(os.path.expanduser(given))
+    given, source, path = locate_data_root(arg, argument="--data-root")
+    return given, source, str(path)
 
 
 def list_studies(studies: list[dict], data_root: str) -> None:
