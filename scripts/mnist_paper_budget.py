@@ -63,7 +63,7 @@ def _run(args) -> int:
     for job in args.jobs:
         method = FULL_METHOD if job in CONTROLS else job
         t = time.perf_counter()
-        if method not in searched and (experiments.get_method(method).loss == "softmax" or args.scale):
+        if method not in searched and (experiments.get_method(method).head == "classifier" or args.scale):
             searched[method] = (args.scale or budget.margin_scale, [])
         if method not in searched:
             search_budget = dataclasses.replace(budget, iters_per_round=args.search_iters, max_rounds=1)

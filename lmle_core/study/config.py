@@ -254,9 +254,15 @@ def _budget_fields() -> dict[str, type]:
 def _budget_key_problem(value: Mapping[str, Any]) -> tuple[str | None, str] | None:
     """(the key at fault, what is wrong) for a budget dict whose keys or types do not fit ``Budget``."""
     fields = _budget_fields()
-    unknown = sorted(set(value) - set(fields))
+    unknown = sorted(set(value) - set(fields) - {"preset"})
     if unknown:
         return unknown[0], f"unknown budget key(s) {', '.join(map(repr, unknown))}; Budget has: {', '.join(fields)}"
+    if "preset" in value:
+        from lmle_core.methods.budget import PRESETS   # imported lazily: it brings torch
+
+        if value["preset"] not in PRESETS:
+            return "preset", f"unknown budget preset {value['preset']!r}; presets: {', '.join(sorted(PRESETS))}"
+    value = {k: v for k, v in value.items() if k != "preset"}
     for key, v in value.items():
         t = fields[key]
         if t is not None and not _matches(v, t):
