@@ -30,8 +30,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from .data import _cache
-from .data._cache import hash_key
+from .data import cache as data_cache
+from .data.cache import hash_key
 from .data.paths import cache_dir
 
 CACHE_VERSION = 1
@@ -85,12 +85,12 @@ class RunCache:
         path = self.path(key)
         if not self.enabled or not path.is_file():
             return None
-        if _cache.verified_meta(self._entry(path), ("pt",)) is None:  # no description yet, or damaged (said)
+        if data_cache.verified_meta(self._entry(path), ("pt",)) is None:  # no description yet, or damaged (said)
             return None
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # noqa: BLE001 -- a foreign file with a matching hash: recomputed and replaced
-            _cache.warn(f"run cache file {path} cannot be loaded ({type(exc).__name__}: {exc}); recomputing it")
+            data_cache.warn(f"run cache file {path} cannot be loaded ({type(exc).__name__}: {exc}); recomputing it")
             return None
 
     @staticmethod
@@ -104,7 +104,7 @@ class RunCache:
         try:
             self._save(key, obj, parts)
         except OSError as exc:
-            _cache.warn_unwritable(self.directory, exc)
+            data_cache.warn_unwritable(self.directory, exc)
 
     def _save(self, key: str, obj: Any, parts: dict) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -118,7 +118,7 @@ class RunCache:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         meta = {"parts": parts, "code": code_fingerprint(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        _cache.commit_entry(self._entry(target), meta, ("pt",))
+        data_cache.commit_entry(self._entry(target), meta, ("pt",))
 
     def get_or_compute(self, parts: dict, compute: Callable[[], Any]) -> tuple[Any, bool]:
         """(result, whether it came from the cache)."""

@@ -69,7 +69,7 @@ def as_float_tensor(x, device: torch.device | str | None = None, name: str = "fe
     return t.contiguous()
 
 
-def _tile_sizes(device: torch.device) -> Tuple[int, int]:
+def tile_sizes(device: torch.device) -> Tuple[int, int]:
     # CPU: a 512 x 8192 float tile (16 MB) keeps the reduction near cache speed;
     # GPU: large tiles amortise kernel launches.
     return (8192, 65536) if device.type == "cuda" else (512, 8192)
@@ -77,7 +77,7 @@ def _tile_sizes(device: torch.device) -> Tuple[int, int]:
 
 def _torch_topk(queries: torch.Tensor, database: torch.Tensor, k: int, largest: bool):
     """Exact k smallest (or largest) squared distances, tiled over both sets."""
-    q_tile, d_tile = _tile_sizes(queries.device)
+    q_tile, d_tile = tile_sizes(queries.device)
     db_norm = (database * database).sum(1)
     q_norm = (queries * queries).sum(1)
     n_q, n_db = queries.shape[0], database.shape[0]

@@ -40,7 +40,7 @@ from lmle_core import nets, search  # noqa: E402
 from lmle_core.clustering import cluster_per_class  # noqa: E402
 from lmle_core.knn import InstanceKNN, LargeMarginKNN  # noqa: E402
 from lmle_core.mining import build_quintuplets  # noqa: E402
-from lmle_core.training import _autocast, _layout  # noqa: E402
+from lmle_core.training import autocast, layout  # noqa: E402
 
 NETS = {"face": (3, 55, 47), "patch": (3, 45, 45), "mnist": (1, 28, 28)}
 
@@ -64,11 +64,11 @@ def training_images_per_second(name: str, dev: torch.device, steps: int, batch: 
     if dev.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = _layout(torch.randn(batch, *NETS[name], device=dev))
+    x = layout(torch.randn(batch, *NETS[name], device=dev))
     y = torch.randint(0, 10, (batch,), device=dev)
 
     def step():
-        with _autocast(dev):
+        with autocast(dev):
             loss = torch.nn.functional.cross_entropy(net.logits(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -83,8 +83,8 @@ def training_images_per_second(name: str, dev: torch.device, steps: int, batch: 
 @torch.no_grad()
 def feature_ms_per_image(dev: torch.device, n: int) -> float:
     net = nets.build_net("face", 64).to(dev).eval()
-    x = _layout(torch.randn(min(n, 2048), *NETS["face"], device=dev))
-    with _autocast(dev):
+    x = layout(torch.randn(min(n, 2048), *NETS["face"], device=dev))
+    with autocast(dev):
         net(x)
         _, seconds = timed(lambda: [net(x) for _ in range(max(1, n // len(x)))], dev)
     return 1000 * seconds / (len(x) * max(1, n // len(x)))

@@ -14,7 +14,7 @@ against kappa = all. Writes OUT/crl_choices.csv, OUT/crl_choices.md and OUT/crl_
 
 CelebA: ``experiments.run_method`` with the frozen-trunk protocol and the quick profile's CRL budget
 (prior 800 iterations, 2 rounds x 300 iterations, batches of 200 images, seed 0), one seed.
-Synthetic: the same training loop (``multilabel.train_attributes``) on cached Gaussian features
+Synthetic: the same training loop (``training.train`` with ``attributes.AttributeModel``) on cached Gaussian features
 (10 attributes, positive rates 1-45 %), so it runs without images.
 """
 from __future__ import annotations
@@ -32,8 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmle_core import experiments, losses, metrics, multilabel, nets, runcache  # noqa: E402
-from lmle_core.training import TrainConfig  # noqa: E402
+from lmle_core import experiments, losses, metrics, nets, runcache  # noqa: E402
+from lmle_core.attributes.model import AttributeModel, CachedFeatures, attribute_logits  # noqa: E402
+from lmle_core.methods import Budget  # noqa: E402
+from lmle_core.training import TrainTask, train  # noqa: E402
 
 QUICK_BUDGET = dict(prior_iters=800, prior_batch_size=128, prior_lr=0.01, iters_per_round=300, max_rounds=2,
                     patience=2, batch_size=40, softmax_batch_size=200, lr=0.01, cluster_size=200, knn_k=20,
@@ -71,10 +73,10 @@ class CelebARunner:
     def run(self, method: str, crl: dict):
         r = experiments.run_method(method, self.data, dataclasses.replace(self.budget, **crl), progress=False,
                                    cache=self.cache, attributes=self.attributes)
-        val = multilabel.attribute_logits(r.heads, r.source, "val").numpy()
+        val = attribute_logits(r.heads, r.source, "val").numpy()
         return {"val_labels": self.data.val.labels[:, self.sel], "val_scores": val, "test_labels": r.test_labels,
                 "test_scores": r.test_scores, "own": r.test_predictions, "seconds": r.train_seconds,
-                "train_logits": multilabel.attribute_logits(r.heads, r.source, "train").numpy()[:len(self.data.train)],
+                "train_logits": attribute_logits(r.heads, r.source, "train").numpy()[:len(self.data.train)],
                 "train_labels": self.data.train.labels[:, self.sel]}
 
 
@@ -93,7 +95,7 @@ class SyntheticRunner:
         (self.y_train, x_train), (self.y_val, x_val), (self.y_test, x_test) = split(n_train), split(n_eval), split(n_eval)
         t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
         mirror = x_train + rng.normal(scale=0.1, size=x_train.shape)
-        self.source = multilabel.CachedFeatures(t(np.concatenate([x_train, mirror])), t(x_val), t(x_test), n_train)
+        self.source = CachedFeatures(t(np.concatenate([x_train, mirror])), t(x_val), t(x_test), n_train)
         self.dim, self.batch = dim, 200
         self.describe = (f"synthetic: {n_attr} attributes, positive rates {self.rates.min():.2f}-{self.rates.max():.2f} "
                          f"(geometric), Gaussian features d={dim}, train {n_train} (+ mirrors) / val {n_eval} / "
@@ -103,17 +105,17 @@ class SyntheticRunner:
     def run(self, method: str, crl: dict):
         torch.manual_seed(0)
         heads = nets.AttributeHeads(self.dim, self.y_train.shape[1], hidden=128, embedding_dim=64)
-        m = experiments.get_method(method)
-        cfg = TrainConfig(loss="softmax", crl=m.crl, iters_per_round=300, max_rounds=2, patience=2,
-                          batch_size=self.batch, lr=0.01, seed=0, **crl)
+        budget = Budget(iters_per_round=300, max_rounds=2, patience=2, softmax_batch_size=self.batch, lr=0.01, seed=0,
+                        **crl)
+        task = TrainTask(np.concatenate([self.y_train, self.y_train]), self.y_val,
+                         task_ids=range(self.y_train.shape[1]), groups=self.source.groups())
         t = time.perf_counter()
-        multilabel.train_attributes(heads, self.source, np.concatenate([self.y_train, self.y_train]), self.y_val, cfg,
-                                    progress=False)
+        train(AttributeModel(heads, self.source), task, experiments.get_method(method), budget, progress=False)
         seconds = time.perf_counter() - t
-        test = multilabel.attribute_logits(heads, self.source, "test").numpy()
-        return {"val_labels": self.y_val, "val_scores": multilabel.attribute_logits(heads, self.source, "val").numpy(),
+        test = attribute_logits(heads, self.source, "test").numpy()
+        return {"val_labels": self.y_val, "val_scores": attribute_logits(heads, self.source, "val").numpy(),
                 "test_labels": self.y_test, "test_scores": test, "own": (test > 0).astype(np.int64),
-                "seconds": seconds, "train_logits": multilabel.attribute_logits(heads, self.source, "train").numpy()[
+                "seconds": seconds, "train_logits": attribute_logits(heads, self.source, "train").numpy()[
                     :len(self.y_train)], "train_labels": self.y_train}
 
 

@@ -48,7 +48,7 @@ def tiles(request, monkeypatch):
     """Small tiles exercise the tile loop, cluster-disjoint tiles and running reductions."""
     if request.param == "small tiles":
         import lmle_core.search as search
-        monkeypatch.setattr(search, "_tile_sizes", lambda device: (16, 24))
+        monkeypatch.setattr(search, "tile_sizes", lambda device: (16, 24))
     return request.param
 
 

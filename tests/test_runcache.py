@@ -63,7 +63,7 @@ def test_damaged_description_is_recomputed(tmp_path, capsys):
 
 
 def test_unwritable_cache_folder_is_said_once_and_work_goes_on(tmp_path, capsys, monkeypatch):
-    from lmle_core.data import _cache
+    from lmle_core.data import cache as _cache
 
     monkeypatch.setattr(_cache, "_UNWRITABLE_SEEN", set())
     blocker = tmp_path / "a_file"

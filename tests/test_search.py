@@ -9,7 +9,7 @@ import lmle_core.search as search
 @pytest.fixture(params=[None, (7, 13)])
 def tile(request, monkeypatch):
     if request.param:
-        monkeypatch.setattr(search, "_tile_sizes", lambda device: request.param)
+        monkeypatch.setattr(search, "tile_sizes", lambda device: request.param)
 
 
 @pytest.mark.parametrize("k", [1, 4])

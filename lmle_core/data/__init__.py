@@ -8,7 +8,7 @@ Modules (one concept each):
 * ``paths``: data root and cache folder; ``errors``: DatasetMissingError / CorruptFileError;
 * ``availability``: cheap presence checks of every dataset;
 * ``celeba`` (+ ``celeba_anno``), ``bsds``, ``mnist``, ``mnist_rot_back`` (+ ``rot_back_regen``): readers and loaders;
-* ``_cache``, ``_fileio``, ``_affine``: decoded-array cache, plain-or-gzip files, batched affine warps;
+* ``cache`` (used by ``runcache`` too), ``_fileio``, ``_affine``: decoded-array cache, plain-or-gzip files, batched affine warps;
 * ``imbalance``: the Gaussian-like class removal of the MNIST control experiment (Table 5);
 * ``augment``: the 10x rotation / mirroring / resizing augmentation of digits;
 * ``download``: ``python -m lmle_core.data.download <name> --root DIR``.

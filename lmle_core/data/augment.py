@@ -84,7 +84,7 @@ def augment_composited(
     max(digit, a fresh random background patch), the dataset's own compositing rule. Same layout as
     :func:`augment_digits`.
     """
-    from .rot_back_regen import MIN_PATCH_STD, _as_gray_uint8, _sample_patches
+    from .rot_back_regen import MIN_PATCH_STD, as_gray_uint8, sample_patches
 
     composites, labels = _check(composites, labels, factor, scale_range)
     digits = np.asarray(digits)
@@ -98,8 +98,8 @@ def augment_composited(
         m = n * (factor - 1)
         inv = _random_maps(m, seed, max_rotation, scale_range, mirror)
         warped = to_uint8(warp(digits[source_index[n:]], inv, batch_size=batch_size))
-        gray = [_as_gray_uint8(b, i) for i, b in enumerate(backgrounds)]
-        _, _, patches = _sample_patches(np.random.default_rng([seed, 1]), gray, m, MIN_PATCH_STD)
+        gray = [as_gray_uint8(b, i) for i, b in enumerate(backgrounds)]
+        _, _, patches = sample_patches(np.random.default_rng([seed, 1]), gray, m, MIN_PATCH_STD)
         out[n:] = np.maximum(warped, patches)
     return out, labels[source_index], source_index
 

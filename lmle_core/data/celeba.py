@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _cache
+from . import cache as _cache
 from ._fileio import first_existing
 from .celeba_anno import read_attributes, read_identities, read_partition
 from .errors import CorruptFileError, DatasetMissingError, download_command

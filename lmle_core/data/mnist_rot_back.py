@@ -28,7 +28,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from . import _cache
+from . import cache as _cache
 from ._affine import to_uint8
 from ._fileio import read_text
 from .errors import CorruptFileError, DatasetMissingError, download_command

@@ -68,7 +68,7 @@ class RotBackImage:
 # --------------------------------------------------------------------------- regeneration
 
 
-def _sample_patches(rng, backgrounds: Sequence[np.ndarray], n: int, min_std: float, max_rounds: int = 200):
+def sample_patches(rng, backgrounds: Sequence[np.ndarray], n: int, min_std: float, max_rounds: int = 200):
     """n random 28x28 patches with std >= min_std (intensities in [0, 1])."""
     k = len(backgrounds)
     views = [np.lib.stride_tricks.sliding_window_view(b, (PATCH, PATCH)) for b in backgrounds]
@@ -101,7 +101,7 @@ def _sample_patches(rng, backgrounds: Sequence[np.ndarray], n: int, min_std: flo
     return bg, yx, patches
 
 
-def _as_gray_uint8(img, i) -> np.ndarray:
+def as_gray_uint8(img, i) -> np.ndarray:
     a = np.asarray(img)
     if a.ndim == 3:
         a = a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2 luma
@@ -164,7 +164,7 @@ def regenerate_rot_back_image(
         raise ValueError(f"n_test={n_test} exceeds the {n - n_train} digits left after n_train={n_train}")
     if len(background_images) == 0:
         raise ValueError("background_images is empty")
-    backgrounds = [_as_gray_uint8(b, i) for i, b in enumerate(background_images)]
+    backgrounds = [as_gray_uint8(b, i) for i, b in enumerate(background_images)]
     ids = [str(i) for i in background_ids] if background_ids is not None else [str(i) for i in range(len(backgrounds))]
 
     rng = np.random.default_rng(seed)
@@ -176,7 +176,7 @@ def regenerate_rot_back_image(
     for idx in (train_idx, test_idx):
         # float32 angles (as recorded in the provenance), wrapped into [0, 2 pi)
         angles = np.mod(rng.uniform(0.0, 2.0 * np.pi, size=len(idx)).astype(np.float32), np.float32(2.0 * np.pi))
-        bg, yx, patches = _sample_patches(rng, backgrounds, len(idx), min_patch_std)
+        bg, yx, patches = sample_patches(rng, backgrounds, len(idx), min_patch_std)
         rotated = to_uint8(warp(images[idx], inverse_matrices(angles.astype(np.float64)), batch_size=batch_size))
         combined = np.maximum(rotated, patches)
         prov = Provenance(

@@ -254,7 +254,7 @@ def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return flat.index_select(0, (idx + offsets).reshape(-1)).view(*idx.shape, *x.shape[2:])
 
 
-def _pair_distances(mined, labels, probabilities, embeddings, distance):
+def pair_distances(mined, labels, probabilities, embeddings, distance):
     """(T, B, k) anchor-positive and anchor-negative distances, with gradients."""
     if distance == "probability":   # TPAMI Eq. 10
         p = anchor_class_probability(probabilities, labels)
@@ -270,7 +270,7 @@ def _pair_distances(mined, labels, probabilities, embeddings, distance):
 def _pair_similarities(mined, labels, probabilities, embeddings, distance):
     """(T, B, k) similarities in [-1, 1] for the histogram loss."""
     if distance == "probability":
-        d_pos, d_neg = _pair_distances(mined, labels, probabilities, None, distance)
+        d_pos, d_neg = pair_distances(mined, labels, probabilities, None, distance)
         return -d_pos, -d_neg
     unit = F.normalize(embeddings, dim=-1)
     anchor = unit[:, :, None, :]
@@ -334,7 +334,7 @@ def _crl(labels, num_classes, probabilities, embeddings, *, level, form, k, marg
         s_pos, s_neg = _pair_similarities(mined, labels, probabilities, embeddings, distance)
         per_task = histogram_loss(s_pos.flatten(1), s_neg.flatten(1), n_bins, pv.flatten(1), nv.flatten(1))
     else:
-        d_pos, d_neg = _pair_distances(mined, labels, probabilities, embeddings, distance)
+        d_pos, d_neg = pair_distances(mined, labels, probabilities, embeddings, distance)
         if form == "relative":   # Eq. 9: mean over the triplets T
             per_task = _relative(d_pos, d_neg, pv, nv, anchors, margin)
         else:                    # Eq. 13 / poster: 0.5 * (positive term + negative term)

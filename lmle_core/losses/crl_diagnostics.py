@@ -38,7 +38,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .crl import _pair_distances, multilabel_crl_loss
+from .crl import pair_distances, multilabel_crl_loss
 
 __all__ = ["CRLStepLog", "crl_step_log", "minority_logit_push"]
 
@@ -124,7 +124,7 @@ def _active_share(info, labels, scores, embeddings, form, level, distance, margi
     if embeddings is not None:
         e = embeddings.detach().double()
         emb = e[None] if e.dim() == 2 else e.transpose(0, 1)
-    d_pos, d_neg = _pair_distances(mined, labels.t(), probs, emb, distance)
+    d_pos, d_neg = pair_distances(mined, labels.t(), probs, emb, distance)
     pv, nv = mined.positive_valid, mined.negative_valid
     if form == "relative":
         valid = pv[..., :, None] & nv[..., None, :]

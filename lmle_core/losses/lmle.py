@@ -56,7 +56,7 @@ def _margins_tensor(margins, n: int, like: torch.Tensor) -> torch.Tensor:
     return g
 
 
-def _weighted_mean(per_sample: torch.Tensor, weights) -> torch.Tensor:
+def weighted_mean(per_sample: torch.Tensor, weights) -> torch.Tensor:
     if weights is None:
         return per_sample.mean()
     w = torch.as_tensor(weights, dtype=per_sample.dtype, device=per_sample.device)
@@ -85,7 +85,7 @@ def triple_header_hinge(anchor, p_plus, p_minus, p_minus2, negative, margins,
     ], 1)
     if valid is not None:
         terms = terms * torch.as_tensor(valid, device=terms.device).to(terms.dtype)
-    return _weighted_mean(terms.sum(1), weights)
+    return weighted_mean(terms.sum(1), weights)
 
 
 @dataclass
@@ -152,12 +152,12 @@ def triplet_hinge(anchor, positive, negative, margin: float, weights=None, valid
     per = F.relu(margin + pair_distance(anchor, positive, distance) - pair_distance(anchor, negative, distance))
     if valid is not None:
         per = per * torch.as_tensor(valid, device=per.device).to(per.dtype)
-    return _weighted_mean(per, weights)
+    return weighted_mean(per, weights)
 
 
 def cost_sensitive_cross_entropy(logits, targets, weights=None) -> torch.Tensor:
     """Softmax cross-entropy, each sample weighted by its cost (mean over the batch)."""
-    return _weighted_mean(F.cross_entropy(logits, targets, reduction="none"), weights)
+    return weighted_mean(F.cross_entropy(logits, targets, reduction="none"), weights)
 
 
 class TripleHeaderHingeLoss:

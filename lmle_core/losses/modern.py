@@ -38,7 +38,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .lmle import _weighted_mean
+from .lmle import weighted_mean
 
 __all__ = ["balanced_softmax_cross_entropy", "binary_balanced_softmax_loss", "binary_class_counts",
            "binary_ldam_loss", "binary_logit_adjusted_loss", "binary_posthoc_logit_adjustment",
@@ -109,7 +109,7 @@ def _per_sample_class_weight(class_weights, targets, like):
 def class_weighted_cross_entropy(logits, targets, class_weights=None) -> torch.Tensor:
     """mean_i w_{y_i} CE(z_i, y_i); with class-balanced or DRW weights, the CB / DRW softmax loss."""
     per = F.cross_entropy(logits, targets, reduction="none")
-    return _weighted_mean(per, _per_sample_class_weight(class_weights, targets, logits))
+    return weighted_mean(per, _per_sample_class_weight(class_weights, targets, logits))
 
 
 def focal_loss(logits, targets, gamma: float = 2.0, alpha=None, class_weights=None) -> torch.Tensor:
@@ -119,7 +119,7 @@ def focal_loss(logits, targets, gamma: float = 2.0, alpha=None, class_weights=No
     per = -(1 - log_p.exp()).pow(gamma) * log_p
     if alpha is not None:
         per = per * _per_sample_class_weight(alpha, targets, logits)
-    return _weighted_mean(per, _per_sample_class_weight(class_weights, targets, logits))
+    return weighted_mean(per, _per_sample_class_weight(class_weights, targets, logits))
 
 
 def ldam_loss(logits, targets, class_counts, max_margin: float = 0.5, scale: float = 30.0,
@@ -159,7 +159,7 @@ def _element_class_weight(class_weights, labels, like):
 def class_weighted_sigmoid_cross_entropy(logits, labels, class_weights=None) -> torch.Tensor:
     """mean_{i,a} w[a, y_ia] BCE(z_ia, y_ia); ``class_weights`` (A, 2) e.g. class-balanced."""
     per = F.binary_cross_entropy_with_logits(logits, labels.to(logits), reduction="none")
-    return _weighted_mean(per, _element_class_weight(class_weights, labels, logits))
+    return weighted_mean(per, _element_class_weight(class_weights, labels, logits))
 
 
 def positive_weighted_sigmoid_cross_entropy(logits, labels, pos_counts, neg_counts) -> torch.Tensor:
@@ -178,7 +178,7 @@ def sigmoid_focal_loss(logits, labels, gamma: float = 2.0, alpha=None, class_wei
     if alpha is not None:
         a = torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)
         per = per * (a * y + (1 - a) * (1 - y))
-    return _weighted_mean(per, _element_class_weight(class_weights, labels, logits))
+    return weighted_mean(per, _element_class_weight(class_weights, labels, logits))
 
 
 def binary_ldam_loss(logits, labels, pos_counts, neg_counts, max_margin: float = 0.5, scale: float = 30.0,

@@ -111,4 +111,11 @@ class Budget:
 # notebooks write ``budget: {preset: NAME, field: value, ...}``.
 PRESETS: dict = {
     "paper": {},
+    # LMLE's CelebA protocol (Sec. 5.1): the prior and every method trained end to end; the default of
+    # the attribute notebooks (celeba_attributes, celeba_end_to_end, ablation, crl, embedding_figure,
+    # imbalanced_methods)
+    "celeba-paper": {"prior_iters": 20000, "prior_lr": 0.01, "trunk": "train"},
+    # the CPU protocol of the quick profile: heads trained on the frozen prior's features, short rounds
+    "celeba-frozen": {"prior_iters": 800, "prior_lr": 0.01, "iters_per_round": 300, "max_rounds": 2, "patience": 2,
+                      "trunk": "frozen"},
 }

@@ -16,7 +16,7 @@ import torch
 from .. import search
 
 
-def _t(idx: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+def index_tensor(idx: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(idx, device=like.device)
 
 
@@ -52,14 +52,14 @@ class ClassTiles:
         self.anchor_order = np.argsort(assignments[anchors], kind="stable")
         self.anchors = anchors[self.anchor_order]
         self.cands = cands[np.argsort(assignments[cands], kind="stable")]
-        self.a_feat, self.c_feat = feats[_t(self.anchors, feats)], feats[_t(self.cands, feats)]
+        self.a_feat, self.c_feat = feats[index_tensor(self.anchors, feats)], feats[index_tensor(self.cands, feats)]
         self.device = feats.device
         self.cand_clusters = assignments[self.cands]
-        self.a_cl, self.c_cl = _t(assignments[self.anchors], feats), _t(self.cand_clusters, feats)
+        self.a_cl, self.c_cl = index_tensor(assignments[self.anchors], feats), index_tensor(self.cand_clusters, feats)
         gid = np.arange(len(assignments)) if groups is None else groups
-        self.mates = _t(_mate_positions(gid[self.anchors], gid[self.cands]), feats)
+        self.mates = index_tensor(_mate_positions(gid[self.anchors], gid[self.cands]), feats)
         self.c_norm = (self.c_feat * self.c_feat).sum(1)
-        self.q_tile, self.d_tile = search._tile_sizes(self.device)
+        self.q_tile, self.d_tile = search.tile_sizes(self.device)
 
     def __len__(self) -> int:
         return len(self.anchors)
@@ -92,8 +92,8 @@ class ClassTiles:
         """D(a, member) - ||a||^2 for every anchor (cluster order) and its member (global id, aligned
         with the anchors as given to the constructor); +inf where the member is -1."""
         ids = np.asarray(members)[self.anchor_order]
-        have = _t(ids >= 0, feats)
-        f = feats[_t(np.where(ids >= 0, ids, 0), feats)]
+        have = index_tensor(ids >= 0, feats)
+        f = feats[index_tensor(np.where(ids >= 0, ids, 0), feats)]
         value = (f * f).sum(1) - 2.0 * (self.a_feat * f).sum(1)
         return torch.where(have, value, torch.full_like(value, float("inf")))
 

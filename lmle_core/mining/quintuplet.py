@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import search
 from ..checks import integer_labels
-from ._tiles import ClassTiles, RunningBest, _t
+from ._tiles import ClassTiles, RunningBest, index_tensor
 from .ordered import ordered_members
 
 ANCHOR, P_PLUS, P_MINUS, P_MINUS2, NEGATIVE = range(5)  # columns of the table
@@ -152,7 +152,7 @@ def _nearest_other_class(feats, labels, cand, wanted) -> np.ndarray:
             continue
         other = cand[labels[cand] != cls]
         if len(other):
-            _, idx = search.nearest(feats[_t(anchors, feats)], feats[_t(other, feats)], k=1,
+            _, idx = search.nearest(feats[index_tensor(anchors, feats)], feats[index_tensor(other, feats)], k=1,
                                     device=feats.device)
             out[anchors] = other[idx[:, 0].cpu().numpy()]
     return out

@@ -27,7 +27,7 @@ def _tmp_path(path: Path) -> Path:
     return Path(name)
 
 
-def _atomic_write(path: os.PathLike | str, writer: Callable[[Path], None]) -> Path:
+def atomic_write(path: os.PathLike | str, writer: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(path)
@@ -46,10 +46,10 @@ def _atomic_write(path: os.PathLike | str, writer: Callable[[Path], None]) -> Pa
 
 def write_text_atomic(path: os.PathLike | str, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return _atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
@@ -79,7 +79,7 @@ def _clean_floats(obj: Any) -> Any:
 
 def write_json_atomic(path: os.PathLike | str, data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically (numpy scalars, paths accepted)."""
-    text = json.dumps(_clean_floats(json.loads(json.dumps(data, default=_json_default))), indent=2,
+    text = json.dumps(_clean_floats(json.loads(json.dumps(data, default=json_default))), indent=2,
                       ensure_ascii=False)
     return write_text_atomic(path, text + "\n")
 

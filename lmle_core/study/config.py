@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from lmle_core.study.value_ranges import check_range, is_budget_parameter
+from lmle_core.study.value_ranges import Declared, check_range, is_budget_parameter
 
 INJECTED = ("data_root", "results_dir", "profile")
 PROFILE_KEYS = ("timeout_s", "timeouts", "parameters", "notebooks")
@@ -163,16 +163,6 @@ def load_profile(notebooks_dir: Path, profile: str, study_names: Sequence[str] |
 # ----------------------------------------------------------------------------------------------
 # A notebook's parameters cell
 # ----------------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Declared:
-    """One name of a notebook's parameters cell."""
-
-    name: str
-    type: type | None      # None: any value (no annotation and a None or non-literal default)
-    default: Any
-    comment: str = ""      # the comment on the declaration's line(s)
-
-
 def notebook_parameters(path: Path) -> dict[str, Declared]:
     """The names declared by the cell tagged ``parameters`` of notebook ``path``."""
     try:
@@ -264,9 +254,15 @@ def _budget_fields() -> dict[str, type]:
 def _budget_key_problem(value: Mapping[str, Any]) -> tuple[str | None, str] | None:
     """(the key at fault, what is wrong) for a budget dict whose keys or types do not fit ``Budget``."""
     fields = _budget_fields()
-    unknown = sorted(set(value) - set(fields))
+    unknown = sorted(set(value) - set(fields) - {"preset"})
     if unknown:
         return unknown[0], f"unknown budget key(s) {', '.join(map(repr, unknown))}; Budget has: {', '.join(fields)}"
+    if "preset" in value:
+        from lmle_core.methods.budget import PRESETS   # imported lazily: it brings torch
+
+        if value["preset"] not in PRESETS:
+            return "preset", f"unknown budget preset {value['preset']!r}; presets: {', '.join(sorted(PRESETS))}"
+    value = {k: v for k, v in value.items() if k != "preset"}
     for key, v in value.items():
         t = fields[key]
         if t is not None and not _matches(v, t):

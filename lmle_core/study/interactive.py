@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Tuple
 
+from lmle_core.data.paths import resolve_data_root
 from lmle_core.study.provenance import REPO_ROOT
 
 __all__ = ["notebook_paths"]
@@ -18,6 +19,5 @@ __all__ = ["notebook_paths"]
 
 def notebook_paths(data_root: str, results_dir: str, study: str) -> Tuple[str, str]:
     """(data root, results folder), both absolute: the given ones, else the defaults above."""
-    data = data_root or os.environ.get("LMLE_DATA_ROOT") or str(REPO_ROOT / "data")
     results = results_dir or str(REPO_ROOT / "results" / "interactive" / study)
-    return os.path.abspath(os.path.expanduser(data)), os.path.abspath(os.path.expanduser(results))
+    return str(resolve_data_root(data_root)), os.path.abspath(os.path.expanduser(results))

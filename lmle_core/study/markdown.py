@@ -56,12 +56,12 @@ def format_value(value: Any, float_format: str | Callable[[float], str] | None =
     return str(value)
 
 
-def _escape_cell(text: str) -> str:
+def escape_cell(text: str) -> str:
     text = str(text).replace("\r\n", "\n").replace("\n", " ")
     return text.replace("|", "\\|")
 
 
-def _frame_for_output(df: pd.DataFrame, index: bool | None) -> pd.DataFrame:
+def frame_for_output(df: pd.DataFrame, index: bool | None) -> pd.DataFrame:
     """Move a meaningful index into columns (``index=None``: only when it is not a plain RangeIndex)."""
     if index is None:
         index = not (isinstance(df.index, pd.RangeIndex) and df.index.name is None)
@@ -79,13 +79,13 @@ def markdown_table(df: pd.DataFrame, float_format: str | Callable[[float], str] 
     numeric columns are right-aligned, others left-aligned; ``|`` in cells is escaped and newlines
     become spaces. ``index=None`` shows the index only when it carries information.
     """
-    df = _frame_for_output(df, index)
+    df = frame_for_output(df, index)
     columns = [" / ".join(str(c) for c in col) if isinstance(col, tuple) else str(col) for col in df.columns]
     align = ["right" if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) else "left"
              for c in df.columns]
-    cells = pd.DataFrame([[_escape_cell(format_value(v, float_format)) for v in row]
+    cells = pd.DataFrame([[escape_cell(format_value(v, float_format)) for v in row]
                           for row in df.itertuples(index=False, name=None)],
-                         columns=[_escape_cell(c) for c in columns])
+                         columns=[escape_cell(c) for c in columns])
     if cells.empty:
-        cells = pd.DataFrame(columns=[_escape_cell(c) for c in columns])
+        cells = pd.DataFrame(columns=[escape_cell(c) for c in columns])
     return cells.to_markdown(index=False, tablefmt="pipe", colalign=align, disable_numparse=True) + "\n"

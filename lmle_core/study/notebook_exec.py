@@ -8,7 +8,6 @@ session; on an interrupt its whole process group is killed (:class:`KernelHandle
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import math
 import os
@@ -25,13 +24,9 @@ from lmle_core.study.atomic_io import write_text_atomic
 from lmle_core.study.config import ConfigError
 
 __all__ = ["NOTEBOOK_PAGE", "KernelHandle", "check_kernel", "describe_error", "ensure_pythonpath", "execute",
-           "export_html", "is_timeout", "now"]
+           "export_html", "is_timeout"]
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def now() -> str:
-    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def is_timeout(exc: BaseException) -> bool:

@@ -113,7 +113,7 @@ def git_commit(repo_dir: os.PathLike | str | None = None) -> str:
         return "unknown"
 
 
-def _now() -> str:
+def now_iso() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 

@@ -18,8 +18,8 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from lmle_core.study.atomic_io import read_json, write_text_atomic
-from lmle_core.study.markdown import _escape_cell, format_value, markdown_table
-from lmle_core.study.provenance import REPO_ROOT, _now, git_commit, hardware_summary, sanitize_text
+from lmle_core.study.markdown import escape_cell, format_value, markdown_table
+from lmle_core.study.provenance import REPO_ROOT, now_iso, git_commit, hardware_summary, sanitize_text
 
 __all__ = ["build_report"]
 
@@ -181,7 +181,7 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
     run_info = read_json(root / "run.json") or {}
     hardware = run_info.get("hardware") or hardware_summary()
     commit = run_info.get("git_commit") or git_commit(REPO_ROOT)
-    finished = run_info.get("finished") or _now()
+    finished = run_info.get("finished") or now_iso()
     run_date = _date(finished)
     san = lambda t: sanitize_text(t) if isinstance(t, str) else t  # noqa: E731
 
@@ -227,8 +227,8 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
             status = _status_text(this) if this else "not run"
             source = _date(kept.get("finished")) if kept else "none"
             wall = _fmt_seconds(kept.get("wall_s")) if kept and kept.get("wall_s") is not None else "n/a"
-            L.append(f"| [{_escape_cell(title)}](#{slug}) | {_escape_cell(str(study.get('paper_item', '') or ''))} "
-                     f"| {_escape_cell(san(status))} | {source} | {wall} |")
+            L.append(f"| [{escape_cell(title)}](#{slug}) | {escape_cell(str(study.get('paper_item', '') or ''))} "
+                     f"| {escape_cell(san(status))} | {source} | {wall} |")
         L.append("")
 
     for study, name, title, slug, this, kept, metrics, sdir in entries:
@@ -313,7 +313,7 @@ def build_report(results_profile_dir: os.PathLike | str, studies: Sequence[Mappi
             fname = fig["name"]
             caption = san(fig.get("caption") or fname)
             rel = name + "/" + fig.get("path", f"figures/{fname}.png")
-            L.append(f"![{_escape_cell(caption)}]({rel})")
+            L.append(f"![{escape_cell(caption)}]({rel})")
             L.append("")
             L.append(f"*Figure {fname}.* {caption}")
             L.append("")

@@ -35,9 +35,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from lmle_core.study.atomic_io import _atomic_write, _json_default, read_json, write_json_atomic, write_text_atomic
-from lmle_core.study.markdown import _frame_for_output, format_value, markdown_table
-from lmle_core.study.provenance import REPO_ROOT, _now, git_commit, hardware_summary, sanitize_text
+from lmle_core.study.atomic_io import atomic_write, json_default, read_json, write_json_atomic, write_text_atomic
+from lmle_core.study.markdown import frame_for_output, format_value, markdown_table
+from lmle_core.study.provenance import REPO_ROOT, now_iso, git_commit, hardware_summary, sanitize_text
 from lmle_core.study.report_builder import build_report
 
 __all__ = [
@@ -149,7 +149,7 @@ class StudyReport:
         self.metrics: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self.skipped: list[str] = []
-        self.created = _now()
+        self.created = now_iso()
         from lmle_core.study.plots import use_style
 
         use_style()
@@ -183,7 +183,7 @@ class StudyReport:
         name = _safe_name(name)
         if not isinstance(df, pd.DataFrame):
             df = pd.DataFrame(df)
-        out = _frame_for_output(df, index)
+        out = frame_for_output(df, index)
         csv_rel = f"tables/{name}.csv"
         md_rel = f"tables/{name}.md"
         write_text_atomic(self.results_dir / csv_rel, out.to_csv(index=False))
@@ -199,7 +199,7 @@ class StudyReport:
         rel = f"figures/{name}.png"
         self._show(fig)
         try:
-            _atomic_write(self.results_dir / rel, lambda p: fig.savefig(p, format="png", dpi=dpi, bbox_inches="tight"))
+            atomic_write(self.results_dir / rel, lambda p: fig.savefig(p, format="png", dpi=dpi, bbox_inches="tight"))
         finally:
             try:
                 import matplotlib.pyplot as plt
@@ -213,7 +213,7 @@ class StudyReport:
     def data_used(self, dataset: str, counts: Mapping[str, Any], note: str = "") -> None:
         """Record a dataset and how many items of each split were used (no local paths)."""
         entry = {"name": str(dataset), "dataset": str(dataset),
-                 "counts": {str(k): _json_default(v) if not isinstance(v, (int, float, str)) else v
+                 "counts": {str(k): json_default(v) if not isinstance(v, (int, float, str)) else v
                             for k, v in dict(counts).items()},
                  "note": note}
         self._upsert(self.data, entry)
@@ -245,7 +245,7 @@ class StudyReport:
             "git_commit": self.commit,
             "hardware": self.hardware,
             "created": self.created,
-            "updated": _now(),
+            "updated": now_iso(),
             "tables": self.tables,
             "figures": self.figures,
             "data_used": self.data,

@@ -14,12 +14,13 @@ folder stops at once with a message naming the run that holds it.
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import os
 import shutil
 import sys
 from pathlib import Path
+
+from lmle_core.study.provenance import now_iso
 
 __all__ = ["ResultsFolder", "ResultsBusyError", "ResultsNotWritableError"]
 
@@ -69,7 +70,7 @@ class ResultsFolder:
             pass
         try:
             os.ftruncate(fd, 0)
-            os.write(fd, f"pid {os.getpid()}, started {_now()}{', ' + description if description else ''}\n"
+            os.write(fd, f"pid {os.getpid()}, started {now_iso()}{', ' + description if description else ''}\n"
                      .encode())
         except OSError as e:
             os.close(fd)
@@ -159,7 +160,3 @@ class ResultsFolder:
     def replace_file(self, tmp: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
-
-
-def _now() -> str:
-    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")

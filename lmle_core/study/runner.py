@@ -47,12 +47,13 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from lmle_core.study import config, provenance, reporting
+from lmle_core.study.provenance import now_iso
 from lmle_core.study.atomic_io import write_json_atomic
+from lmle_core.study.data_needs import data_root_line, data_status, describe_data_root, resolve_data_root  # noqa: F401
 from lmle_core.study.config import INJECTED, ConfigError, load_profile, load_studies, select_studies  # noqa: F401
 from lmle_core.study.interrupts import InterruptGuard, RunInterrupted, exit_status
 from lmle_core.study.notebook_exec import NOTEBOOK_PAGE, check_kernel, describe_error, export_html  # noqa: F401
 from lmle_core.study.notebook_exec import ensure_pythonpath, execute, is_timeout
-from lmle_core.study.notebook_exec import now as _now
 from lmle_core.study.results_store import (FAILED_DIR, ResultsBusyError, ResultsFolder, ResultsNotWritableError,
                                            not_writable)
 
@@ -60,85 +61,6 @@ REPO_ROOT = provenance.REPO_ROOT
 DEFAULT_NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 DEFAULT_RESULTS_ROOT = REPO_ROOT / "results"
 DEFAULT_KERNEL = "lmle"
-
-
-# ----------------------------------------------------------------------------------------------
-# Data availability
-# ----------------------------------------------------------------------------------------------
-def check_dataset(name: str, data_root: str):
-    """``lmle_core.data.availability.check_dataset`` (imported lazily; tests replace this)."""
-    from lmle_core.data.availability import check_dataset as _check
-
-    return _check(name, data_root)
-
-
-def data_status(study: dict, data_root: str) -> tuple[bool, str, list[str]]:
-    """(satisfied, reason when not, download commands) for the study's ``requires``.
-
-    The reason's first line names the missing alternatives; one line per missing dataset follows
-    (the first line of its availability message).
-    """
-    requires = study["requires"]
-    if not requires:
-        return True, "", []
-    cache: dict[str, Any] = {}
-    missing_by_alt, commands = [], []
-    for alt in requires:
-        missing = []
-        for ds in alt:
-            if ds not in cache:
-                cache[ds] = check_dataset(ds, data_root)
-            st = cache[ds]
-            if not getattr(st, "available", False):
-                missing.append((ds, st))
-        if not missing:
-            return True, "", []
-        missing_by_alt.append((alt, missing))
-    details: dict[str, str] = {}
-    for alt, missing in missing_by_alt:
-        for ds, st in missing:
-            msg = str(getattr(st, "message", "") or "").strip().splitlines()
-            first = msg[0].strip() if msg else "not available"
-            while first.startswith(f"{ds}:"):  # "celeba: missing ..." -> "missing ..."
-                first = first[len(ds) + 1:].strip()
-            details.setdefault(ds, first or "not available")
-            cmd = getattr(st, "download_command", None)
-            if cmd and str(cmd) not in commands:
-                commands.append(str(cmd))
-    alts = [" + ".join(alt) for alt, _ in missing_by_alt]
-    head = f"required data not available: {alts[0]}" if len(alts) == 1 else \
-        "required data not available: needs one of " + " | ".join(alts)
-    reason = "\n".join([head] + [f"- {ds}: {msg}" for ds, msg in details.items()])
-    return False, reason, commands
-
-
-def describe_data_root(given: str, source: str, path: str) -> dict:
-    """The data root as the user gave it, whether it exists, and which datasets it holds."""
-    from lmle_core.data.availability import DATASET_NAMES
-
-    exists = os.path.isdir(path)
-    is_file = os.path.exists(path) and not exists
-    found = []
-    if exists:
-        for name in DATASET_NAMES:
-            try:
-                if check_dataset(name, path).available:
-                    found.append(name)
-            except Exception:  # noqa: BLE001 -- a broken dataset is reported by its study
-                pass
-    return {"given": given, "source": source, "exists": exists, "is_file": is_file, "datasets": found}
-
-
-def data_root_line(info: dict) -> str:
-    where = f"{info['given']} ({info['source']})"
-    if info.get("is_file"):
-        return (f"data root {where} is a file, not a folder: studies that need data are skipped and keep "
-                f"their earlier results")
-    if not info["exists"]:
-        return (f"data root {where} DOES NOT EXIST: studies that need data are skipped and keep their "
-                f"earlier results")
-    found = ", ".join(info["datasets"]) or "none of the datasets"
-    return f"data root {where}: holds {found}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -160,7 +82,7 @@ def run_study(study: dict, params: dict, profile_name: str, profile: dict, data_
     record: dict[str, Any] = {"study": name, "notebook": study["notebook"], "profile": profile_name,
                               "profile_file": _profile_file(profile), "parameters": dict(params),
                               "command_line": dict(cli or {}),
-                              "status": None, "wall_s": 0.0, "error": None, "started": _now(), "finished": None}
+                              "status": None, "wall_s": 0.0, "error": None, "started": now_iso(), "finished": None}
     nb_dir = folder.root / "notebooks"
     stem = Path(study["notebook"]).stem
     nb_tmp = nb_dir / f".{stem}.new-{os.getpid()}.ipynb"
@@ -259,7 +181,7 @@ def _run_staged(study: dict, record: dict, t0: float, run_params: dict, profile:
 
 def _finish(record: dict, t0: float) -> dict:
     record["wall_s"] = round(time.perf_counter() - t0, 3)
-    record["finished"] = _now()
+    record["finished"] = now_iso()
     if record["status"] is None:
         record["status"] = "failed"
     return record
@@ -341,18 +263,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_data_root(arg: str | None) -> tuple[str, str, str]:
-    """(as given, where it came from, absolute path): notebooks run in notebooks/, so they get the absolute one."""
-    if arg:
-        given, source = arg, "--data-root"
-    elif os.environ.get("LMLE_DATA_ROOT"):
-        given, source = os.environ["LMLE_DATA_ROOT"], "$LMLE_DATA_ROOT"
-    else:
-        given, source = "./data", "default: ./data of the repository"
-        return given, source, str(REPO_ROOT / "data")
-    return given, source, os.path.abspath(os.path.expanduser(given))
-
-
 def list_studies(studies: list[dict], data_root: str) -> None:
     if not studies:
         print("no studies defined (studies.yaml is an empty list)")
@@ -428,7 +338,7 @@ def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, 
     print(data_root_line(root_info), flush=True)
     run_info: dict[str, Any] = {
         "profile": profile_name,
-        "started": _now(),
+        "started": now_iso(),
         "finished": None,
         "wall_s": None,
         "git_commit": provenance.git_commit(REPO_ROOT),
@@ -474,7 +384,7 @@ def _run(args, folder: ResultsFolder, studies, selected, profile_name, profile, 
     if interrupted is None and guard.received is not None:  # came while the last study's results were swapped in
         interrupted = guard.received
     with guard.deferred():  # the summary and the report are written whole, even when a signal comes
-        run_info["finished"] = _now()
+        run_info["finished"] = now_iso()
         run_info["wall_s"] = round(time.perf_counter() - t_run, 3)
         if interrupted is not None:
             run_info["interrupted"] = signal.Signals(interrupted).name

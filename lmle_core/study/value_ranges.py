@@ -14,18 +14,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from lmle_core.study.config import Declared
-
-__all__ = ["check_range", "is_budget_parameter", "is_count_parameter", "is_method_parameter"]
+__all__ = ["Declared", "check_range", "is_budget_parameter", "is_count_parameter", "is_method_parameter"]
 
 _COUNT_RE = re.compile(r"(^|_)(n|max)_|_(iters|k|size|repeats|factor|thresholds|images|patches|points|split)$"
                        r"|^(k|stride)$")
 _ZERO_DOCUMENTED_RE = re.compile(r"(?<![\d.])0(?![\d.])\s*(:|means|keeps|=)")
+
+
+@dataclasses.dataclass
+class Declared:
+    """One name of a notebook's parameters cell (read by ``config.notebook_parameters``)."""
+
+    name: str
+    type: type | None      # None: any value (no annotation and a None or non-literal default)
+    default: Any
+    comment: str = ""      # the comment on the declaration's line(s)
 
 
 def is_budget_parameter(name: str) -> bool:

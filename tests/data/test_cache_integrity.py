@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from lmle_core.data import _cache
+from lmle_core.data import cache as _cache
 from lmle_core.data.celeba import load_celeba
 from lmle_core.data.mnist_rot_back import load_mnist_rot_back_image
 from lmle_core.data.paths import cache_dir

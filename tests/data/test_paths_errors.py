@@ -7,11 +7,14 @@ from lmle_core.data import CorruptFileError, DatasetMissingError, cache_dir, res
 
 def test_resolve_data_root_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("LMLE_DATA_ROOT", raising=False)
-    assert resolve_data_root() == Path("data")
+    repo = Path(__file__).resolve().parents[2]
+    assert resolve_data_root() == repo / "data"             # the repository's data/, wherever we run
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_root() == repo / "data"
     monkeypatch.setenv("LMLE_DATA_ROOT", str(tmp_path / "env"))
     assert resolve_data_root() == tmp_path / "env"
     assert resolve_data_root(tmp_path / "arg") == tmp_path / "arg"
-    assert resolve_data_root("rel/dir") == Path("rel/dir")  # as given, no existence check
+    assert resolve_data_root("rel/dir") == tmp_path / "rel" / "dir"  # absolute, no existence check
 
 
 def test_cache_dir_env_and_creation(monkeypatch, tmp_path):

@@ -115,8 +115,8 @@ def test_rot_back_sources_rebuild_each_regenerated_image(real_root):
     digits, backgrounds = rot_back_sources(d, real_root)
     p, rows = d.train_provenance, np.arange(0, 12000, 397)
     rotated = to_uint8(warp(digits[rows], inverse_matrices(p.angle[rows].astype(np.float64))))
-    from lmle_core.data.rot_back_regen import _as_gray_uint8
+    from lmle_core.data.rot_back_regen import as_gray_uint8
 
-    patches = np.stack([_as_gray_uint8(backgrounds[b], 0)[y:y + 28, x:x + 28]
+    patches = np.stack([as_gray_uint8(backgrounds[b], 0)[y:y + 28, x:x + 28]
                         for b, (y, x) in zip(p.background_index[rows], p.patch_yx[rows])])
     np.testing.assert_array_equal(np.maximum(rotated, patches), d.train_images[rows])

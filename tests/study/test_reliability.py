@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lmle_core.study import results_store, runner
+from lmle_core.study import data_needs, results_store, runner
 
 KERNEL = os.environ.get("LMLE_KERNEL", "lmle")
 COMMITTED = runner.REPO_ROOT / "results" / "quick"
@@ -110,7 +110,7 @@ def test_disk_full_while_writing_the_report(tmp_path, capsys, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(runner, "write_json_atomic", full)
-    monkeypatch.setattr(runner, "check_dataset", lambda name, root: type("S", (), {"available": False,
+    monkeypatch.setattr(data_needs, "check_dataset", lambda name, root: type("S", (), {"available": False,
                                                                                     "message": "x", "download_command": ""})())
     rc = runner.main(["--profile", "tiny", "--results-root", str(tmp_path / "results"), "--only", "mnist_imbalance",
                       "--kernel", KERNEL, "--data-root", str(tmp_path)])

@@ -113,7 +113,7 @@ def test_atomic_write_failure_leaves_original_and_no_temp(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        reporting._atomic_write(target, boom)
+        reporting.atomic_write(target, boom)
     assert json.loads(target.read_text())["x"] == 1.5
     assert temp_files(tmp_path) == []
     write_text_atomic(tmp_path / "sub" / "b.txt", "hello")

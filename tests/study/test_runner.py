@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmle_core.study import runner
+from lmle_core.study import data_needs, runner
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL = os.environ.get("LMLE_KERNEL", "lmle")
@@ -163,7 +163,7 @@ def batch(tmp_path_factory):
     # Earlier results: replaced for the study that succeeds, kept as they are for the others.
     before = {name: earlier_results(results, name) for name in ("ok_study", "fail_study", "skip_study")}
     mp = pytest.MonkeyPatch()
-    mp.setattr(runner, "check_dataset", fake_check_dataset)
+    mp.setattr(data_needs, "check_dataset", fake_check_dataset)
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf):
@@ -296,7 +296,7 @@ def test_batch_report(batch):
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture
 def small_nbdir(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "check_dataset", fake_check_dataset)
+    monkeypatch.setattr(data_needs, "check_dataset", fake_check_dataset)
     return make_notebooks_dir(tmp_path, STUDIES, PROFILE, {"ok_study": OK_SRC, "fail_study": FAIL_SRC,
                                                           "slow_study": SLOW_SRC, "skip_study": SKIP_SRC})
 
