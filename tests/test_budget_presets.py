@@ -10,7 +10,7 @@ CELEBA_PAPER = {"prior_iters": 20000, "prior_batch_size": 128, "prior_lr": 0.01,
                 "max_rounds": 4, "patience": 1, "batch_size": 40, "softmax_batch_size": 200, "lr": 0.01,
                 "cluster_size": 200, "knn_k": 20, "subset_fraction": 0.5, "trunk": "train"}
 # the quick profile's frozen-trunk CelebA budget, written out in six of its entries
-CELEBA_FROZEN = {"prior_iters": 800, "prior_batch_size": 128, "prior_lr": 0.01, "iters_per_round": 300,
+CELEBA_FROZEN = {"prior_iters": 400, "prior_batch_size": 128, "prior_lr": 0.01, "iters_per_round": 150,
                  "max_rounds": 2, "patience": 2, "batch_size": 40, "softmax_batch_size": 200, "lr": 0.01,
                  "cluster_size": 200, "knn_k": 20, "subset_fraction": 0.5, "trunk": "frozen"}
 
