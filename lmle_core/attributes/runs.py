@@ -54,6 +54,8 @@ class AttributeResult:
     prior_seconds: float
     images_per_second: float
     test_scores: Optional[np.ndarray] = None    # (N_test, A) the decision rule's scores (logits; Eq. 3 margins)
+    val_scores: Optional[np.ndarray] = None     # (N_val, A) the same rules' scores on validation (issue 19:
+    val_labels: Optional[np.ndarray] = None     # thresholds are tuned there, never on test)
     from_cache: bool = False
     heads: Optional[torch.nn.Module] = field(default=None, repr=False)
     source: object = field(default=None, repr=False)
@@ -175,11 +177,13 @@ def _decide(method: Method, trained: dict, prior, data, budget, sel) -> dict:
     labels = labels[:, sel]
     model = AttributeModel(net.heads, source).train(False)
     embedding = method.head == "embedding"
-    if embedding:
-        test = [model.embeddings("test", a) for a in range(len(sel))]
-    else:
-        logits = model.logits("test").cpu().numpy()
-        test = [logits[:, a] for a in range(len(sel))]
+    def outputs(split: str) -> list:
+        if embedding:
+            return [model.embeddings(split, a) for a in range(len(sel))]
+        logits = model.logits(split).cpu().numpy()
+        return [logits[:, a] for a in range(len(sel))]
+
+    test, val = outputs("test"), outputs("val")
     rules = []
     for a in range(len(sel)):
         rule = method.test_rule(budget, seed=0)
@@ -193,7 +197,9 @@ def _decide(method: Method, trained: dict, prior, data, budget, sel) -> dict:
             rules.append(classifiers.ArgmaxClassifier().fit(None, labels[:, a]))
     pred = np.stack([rule.predict(x) for rule, x in zip(rules, test)], 1).astype(np.int8)
     scores = np.stack([rule.decision_function(x) for rule, x in zip(rules, test)], 1)
-    return {"predictions": pred, "scores": scores, "net": net, "source": source, "labels": labels}
+    val_scores = np.stack([rule.decision_function(x) for rule, x in zip(rules, val)], 1)
+    return {"predictions": pred, "scores": scores, "val_scores": val_scores, "net": net, "source": source,
+            "labels": labels}
 
 
 def run_attributes(method: Method, data: PreparedData, budget: Budget, attributes: Optional[List[str]] = None,
@@ -221,7 +227,8 @@ def run_attributes(method: Method, data: PreparedData, budget: Budget, attribute
         val_balanced_accuracy=np.asarray(trained["val_balanced_accuracy"]), history=hist,
         iterations=trained["iterations"], train_seconds=trained["seconds"], prior_seconds=prior["seconds"],
         images_per_second=float(np.mean([h["images_per_second"] for h in hist])) if hist else 0.0,
-        test_scores=decided["scores"], from_cache=hit, heads=decided["net"].heads, source=decided["source"],
+        test_scores=decided["scores"], val_scores=decided["val_scores"], val_labels=data.val.labels[:, sel],
+        from_cache=hit, heads=decided["net"].heads, source=decided["source"],
         train_labels=decided["labels"])
 
 

@@ -443,3 +443,34 @@ def test_step_log_quantities():
     p = torch.sigmoid(z[:8])
     assert absolute.active_share[0] == pytest.approx(((p - torch.sigmoid(torch.tensor(NEGATIVE_LOGIT))) < 0.5)
                                                      .double().mean().item())
+
+
+# ------------------------------------------------------------ kappa = every minority sample (issue 19)
+def test_kappa_all_takes_every_minority_sample_of_the_batch():
+    """kappa "all" (0, Budget.crl_k = 0 or "all"): each anchor's positives are all the other samples of its
+    class in the batch and it gets as many hardest negatives. On the hand-worked batch (8 minority samples)
+    that is kappa 7: the push on the minority logits turns from negative (kappa 5) to positive."""
+    from lmle_core.methods import Budget
+
+    z, y = _push_batch()
+    for every in ("all", 0):
+        push = minority_logit_push(z[:, None], y[:, None], k=every).item()
+        assert push == pytest.approx(hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 7), rel=1e-9) and push > 0
+        assert crl_step_log(z[:, None], y[:, None], k=every).crl_batch_push[0] > 0
+    assert minority_logit_push(z[:, None], y[:, None], k=5).item() < 0
+    # per anchor by class count: 14-sample batch, minority classes 1 (4 samples) and 2 (2 samples)
+    scores = torch.randn(len(LABELS), 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    _, info = crl_loss(None, LABELS, scores, k="all", return_details=True)
+    mined = info.hard_examples
+    labels = torch.tensor(LABELS)
+    for a in torch.nonzero(mined.anchors[0]).flatten().tolist():
+        n_same = int((labels == labels[a]).sum()) - 1
+        assert int(mined.positive_valid[0, a].sum()) == n_same == int(mined.negative_valid[0, a].sum())
+        assert set(mined.positives[0, a][mined.positive_valid[0, a]].tolist()) == \
+            set(torch.nonzero(labels == labels[a]).flatten().tolist()) - {a}
+    assert Budget(crl_k="all").crl_k == 0 and Budget(crl_k=0).crl_k == 0
+    for bad in (-1, "every", 2.5, True):
+        with pytest.raises(ValueError, match="crl_k"):
+            Budget(crl_k=bad)
+    with pytest.raises(ValueError, match="kappa"):
+        crl_loss(None, LABELS, scores, k="every")

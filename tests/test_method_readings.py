@@ -1,0 +1,107 @@
+"""Every method read twice through the study path (issue 19): validation scores travel with the results,
+thresholds / class biases are tuned on them and never on test, and one table per study."""
+from types import SimpleNamespace
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from lmle_core import experiments, metrics
+from lmle_core.study.method_readings import PRIOR_COLUMN, gains_reading, read_methods, read_study
+from lmle_core.study.ranking_gains import ranking_gains
+
+matplotlib.use("Agg")
+
+
+def stub(method, val_scores, val_labels, test_scores, test_labels, own=None, tasks=None):
+    test_scores = np.asarray(test_scores, float)
+    if own is None:
+        own = (test_scores > 0).astype(int) if np.ndim(test_labels) == 2 else test_scores.argmax(1)
+    return SimpleNamespace(method=method, val_scores=np.asarray(val_scores, float), val_labels=np.asarray(val_labels),
+                           test_scores=test_scores, test_labels=np.asarray(test_labels), test_predictions=own,
+                           tasks=tasks)
+
+
+def test_threshold_is_tuned_on_validation_never_on_test():
+    """Validation's best cut is 2.5 (all validation positives score 3), test's best is 0.5: BA tuned is
+    the test BA at 2.5 (by hand: recall 2/4, specificity 1 -> 75 %), not the 100 % test's own optimum gives."""
+    col = lambda x: np.asarray(x, float)[:, None]   # noqa: E731
+    val_s, val_y = col([0, 1, 2, 3, 3]), col([0, 0, 0, 1, 1]).astype(int)
+    test_s, test_y = col([0, 0, 1, 1, 3, 3]), col([0, 0, 1, 1, 1, 1]).astype(int)
+    means = read_methods({"Softmax": stub("Softmax", val_s, val_y, test_s, test_y)})
+    assert means.loc["Softmax", "BA tuned"] == pytest.approx(75.0)
+    assert metrics.tune_thresholds(test_y, test_s)[0] == pytest.approx(0.5)      # the optimum we must not use
+    # test scores never move the threshold; validation scores do
+    moved_test = read_methods({"Softmax": stub("Softmax", val_s, val_y, test_s + col([0, 0, 5, 5, 0, 0]), test_y)})
+    assert moved_test.loc["Softmax", "BA tuned"] == pytest.approx(100.0)         # same cut 2.5, new test scores
+    moved_val = read_methods({"Softmax": stub("Softmax", col([0, 1, 2, 0.6, 0.7]) - 0.1, val_y, test_s, test_y)})
+    assert moved_val.loc["Softmax", "BA tuned"] != pytest.approx(75.0)
+
+
+def test_multiclass_biases_tuned_on_validation_and_seeds_averaged():
+    rng = np.random.default_rng(0)
+    y_val, y_test = rng.integers(0, 3, 60), rng.integers(0, 3, 80)
+    s_val = rng.normal(size=(60, 3)) + 2 * np.eye(3)[y_val] + [0, 0, -3]
+    s_test = rng.normal(size=(80, 3)) + 2 * np.eye(3)[y_test] + [0, 0, -3]
+    runs = [stub("Softmax", s_val, y_val, s_test, y_test), stub("Softmax", s_val, y_val, s_test + 0.01, y_test)]
+    other = stub("Focal", s_val + [0, 0, 3], y_val, s_test + [0, 0, 3], y_test)
+    means = read_methods({"Softmax": runs, "Focal": other})
+    b = metrics.tune_class_biases(y_val, s_val)
+    expected = 100 * metrics.balanced_accuracy(y_test, metrics.apply_biases(s_test, b))
+    assert means.loc["Focal", "seeds"] == 1 and means.loc["Softmax", "seeds"] == 2
+    assert means.loc["Softmax", "BA own"] == pytest.approx(100 * metrics.balanced_accuracy(y_test, s_test.argmax(1)))
+    assert means.loc["Softmax", "AUC"] == pytest.approx(100 * metrics.roc_auc(y_test, s_test))
+    np.testing.assert_allclose(means.loc["Softmax", "BA tuned"],
+                               np.mean([expected, 100 * metrics.balanced_accuracy(
+                                   y_test, metrics.apply_biases(s_test + 0.01, b))]))
+    assert np.isnan(means.loc["Focal", "BA own sd"]) and np.isnan(means.loc["Softmax", PRIOR_COLUMN])
+    # the reading quotes the computed gains
+    gains = ranking_gains(means)
+    text = gains_reading(gains)
+    assert f"{gains.loc['Focal', 'BA gain']:+.1f}" in text and f"AUC {gains.loc['Focal', 'AUC gain']:+.1f}" in text
+
+
+def test_result_without_validation_scores_is_refused():
+    r = stub("Softmax", np.zeros((3, 1)), np.zeros((3, 1), int), np.zeros((3, 1)), np.zeros((3, 1), int))
+    r.val_scores = None
+    with pytest.raises(ValueError, match="validation|val"):
+        read_methods({"Softmax": r})
+
+
+@pytest.mark.slow
+def test_attribute_results_carry_validation_scores_through_run_method(tmp_path):
+    """The real path: run_method on tiny synthetic attributes; the validation scores are the rule's
+    decision_function on the validation split, thresholds come from them, the prior-corrected column
+    equals the registered "Softmax (prior-corrected)" method, and CRL trains with kappa = all."""
+    from tests.test_runcache import attribute_data
+    from lmle_core import runcache
+
+    torch.set_num_threads(1)
+    data = attribute_data()
+    budget = experiments.Budget.from_dict(dict(prior_iters=2, prior_batch_size=8, iters_per_round=2, max_rounds=1,
+                                               batch_size=4, softmax_batch_size=8, cluster_size=5, knn_k=3,
+                                               feature_dim=16, head_hidden=8, embedding_dim=4, crl_k="all"))
+    cache = runcache.RunCache(tmp_path)
+    res = {m: experiments.run_method(m, data, budget, progress=False, cache=cache)
+           for m in ("Softmax", "Softmax (prior-corrected)", "LMLE-kNN", "CRL(C) relative")}
+    for r in res.values():
+        assert r.val_scores.shape == data.val.labels.shape and np.array_equal(r.val_labels, data.val.labels)
+    soft = res["Softmax"]
+    prior = soft.train_labels.mean(0)
+    np.testing.assert_allclose(res["Softmax (prior-corrected)"].val_scores, soft.val_scores - np.log(prior / (1 - prior)),
+                               rtol=1e-5, atol=1e-6)
+    means = read_methods(res)
+    assert means.loc["Softmax", PRIOR_COLUMN] == pytest.approx(means.loc["Softmax (prior-corrected)", "BA own"])
+    assert np.isnan(means.loc["LMLE-kNN", PRIOR_COLUMN])
+    th = metrics.tune_thresholds(soft.val_labels, soft.val_scores)
+    tuned = metrics.attribute_metrics(soft.test_labels, metrics.apply_thresholds(soft.test_scores, th))
+    assert means.loc["Softmax", "BA tuned"] == pytest.approx(100 * np.nanmean(
+        np.where(np.isnan(th), np.nan, tuned["balanced_accuracy"])))
+    report = SimpleNamespace(tables={}, figures={}, notes=[])
+    report.table = lambda name, df, **kw: report.tables.__setitem__(name, df)
+    report.figure = lambda name, fig, **kw: report.figures.__setitem__(name, fig)
+    report.note = report.notes.append
+    read_study(report, res, "t", what="tiny")
+    assert set(report.tables) == {"t_ranking", "t_ranking_gains"} and "t_gain_scatter" in report.figures
+    assert "CRL(C) relative" in report.notes[0]
