@@ -105,3 +105,7 @@ def test_attribute_results_carry_validation_scores_through_run_method(tmp_path):
     read_study(report, res, "t", what="tiny")
     assert set(report.tables) == {"t_ranking", "t_ranking_gains"} and "t_gain_scatter" in report.figures
     assert "CRL(C) relative" in report.notes[0]
+    # the CRL run logged its batches per attribute during training; the others log nothing
+    log = res["CRL(C) relative"].crl_log
+    assert log.attribute.tolist() == ["A", "B"] and (log["logged batches"] >= 1).all()
+    assert res["Softmax"].crl_log is None
