@@ -104,11 +104,15 @@ def gains_reading(gains: pd.DataFrame, baseline: str = "Softmax") -> str:
     return f"Gains over {baseline} (mean over attributes/classes, points): " + "; ".join(parts) + "."
 
 
-def read_study(report, results: Mapping, name: str, baseline: str = "Softmax", what: str = "",
+def read_study(report, results: Mapping, name: str, baseline: Optional[str] = None, what: str = "",
                units: str = "points") -> tuple:
     """Add to ``report`` the table ``<name>_ranking`` (every method read twice), ``<name>_ranking_gains``,
-    the figure ``<name>_gain_scatter`` and a note reading them. ``baseline`` must be a key of
-    ``results``. Returns (means, gains)."""
+    the figure ``<name>_gain_scatter`` and a note reading them. ``baseline``: a key of ``results``
+    (None: "Softmax" when there is one, else the first method). Returns (means, gains)."""
+    if not results:
+        raise ValueError("results is empty: no method to read")
+    if baseline is None:
+        baseline = "Softmax" if "Softmax" in results else next(iter(results))
     if baseline not in results:
         raise ValueError(f"baseline {baseline!r} is not among the methods read ({list(results)})")
     means = read_methods(results)
