@@ -109,3 +109,31 @@ def test_attribute_results_carry_validation_scores_through_run_method(tmp_path):
     log = res["CRL(C) relative"].crl_log
     assert log.attribute.tolist() == ["A", "B"] and (log["logged batches"] >= 1).all()
     assert res["Softmax"].crl_log is None
+
+
+@pytest.mark.parametrize("method", ["CRL(C) relative", "CRL(I) distribution"])
+def test_training_log_leaves_training_unchanged(method):
+    """The CRL log re-evaluates batches on detached copies: the trained heads are bit-identical with and
+    without it, and the log has one row per attribute."""
+    import copy
+
+    from lmle_core import nets
+    from lmle_core.losses.crl_log import record_crl_steps
+    from tests.test_attributes import A, FEAT, budget, problem, train_heads
+
+    source, labels, val_labels = problem(2)
+    torch.manual_seed(0)
+    start = nets.AttributeHeads(FEAT, A, hidden=16, embedding_dim=8)
+    states = []
+    for logged in (False, True):
+        heads = copy.deepcopy(start)
+        torch.manual_seed(1)
+        if logged:
+            with record_crl_steps(every=1) as log:
+                train_heads(heads, source, labels, val_labels, method, budget(crl_k=0))
+        else:
+            train_heads(heads, source, labels, val_labels, method, budget(crl_k=0))
+        states.append(heads.state_dict())
+    for name in states[0]:
+        assert torch.equal(states[0][name], states[1][name]), name
+    assert log.batches == log.calls >= 1 and len(log.table()) == A
