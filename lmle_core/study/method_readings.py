@@ -94,8 +94,9 @@ def gains_reading(gains: pd.DataFrame, baseline: str = "Softmax") -> str:
     for name, g in gains.drop(index=baseline, errors="ignore").iterrows():
         ba, tuned, auc = g["BA gain"], g["tuned-BA gain"], g["AUC gain"]
         if np.isfinite(g["tuned share"]) and ba > 0:
-            survives = (f"{100 * max(0.0, min(1.0, g['tuned share'])):.0f} % of it survives at tuned thresholds "
-                        f"({tuned:+.1f})")
+            share = g["tuned share"]
+            survives = ("all of it survives" if share >= 1 else "none of it survives" if share <= 0 else
+                        f"{100 * share:.0f} % of it survives") + f" at tuned thresholds ({tuned:+.1f})"
         else:
             survives = f"{tuned:+.1f} at tuned thresholds"
         parts.append(f"{name}: {ba:+.1f} points of balanced accuracy at its own rule, {survives}, AUC {auc:+.1f}")
