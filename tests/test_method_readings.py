@@ -137,3 +137,41 @@ def test_training_log_leaves_training_unchanged(method):
     for name in states[0]:
         assert torch.equal(states[0][name], states[1][name]), name
     assert log.batches == log.calls >= 1 and len(log.table()) == A
+
+
+def test_crl_search_is_staged_and_chooses_on_validation(monkeypatch):
+    """crl_search with a stub trainer: validation BA is a known function of (kappa, eta, margin), test
+    scores are built to prefer other values (they must be ignored). Stage 1 = kappa x eta at margin
+    0.5, stage 2 = the other margins at the best pair; the distribution form has no stage 2."""
+    from lmle_core.study import crl_search as cs
+
+    def val_ba(k, eta, margin):
+        return {5: 0.6, 0: 0.7}[k] + {0.01: 0.05, 1.0: 0.0}[eta] + {0.5: 0.0, 0.25: 0.02, 0.1: -0.1}[margin]
+
+    calls = []
+
+    def fake_run(name, data, b, progress=False, cache=None, attributes=None):
+        calls.append((name, b.crl_k, b.crl_eta, b.crl_margin, attributes))
+        y = np.array([[0], [1], [0], [1]])
+        return SimpleNamespace(val_balanced_accuracy=np.array([val_ba(b.crl_k, b.crl_eta, b.crl_margin)]),
+                               val_labels=y, val_scores=np.array([[0.0], [1.0], [0.2], [0.8]]),
+                               test_scores=None, train_seconds=1.0, from_cache=False)
+
+    monkeypatch.setattr(cs.experiments, "run_method", fake_run)
+    budget = experiments.Budget()
+    table, chosen = cs.crl_search(None, budget, ["CRL(C) relative", "CRL(I) distribution"], [5, "all"], [0.01, 1.0],
+                                  [0.1, 0.25, 0.5], attributes=["Smiling"])
+    assert chosen["CRL(C) relative"] == {"crl_k": 0, "crl_eta": 0.01, "crl_margin": 0.25}
+    assert chosen["CRL(I) distribution"] == {"crl_k": 0, "crl_eta": 0.01, "crl_margin": 0.5}
+    relative = [c for c in calls if c[0] == "CRL(C) relative"]
+    assert relative[:4] == [("CRL(C) relative", k, e, 0.5, ["Smiling"]) for k in (5, 0) for e in (0.01, 1.0)]
+    assert relative[4:] == [("CRL(C) relative", 0, 0.01, m, ["Smiling"]) for m in (0.1, 0.25)]
+    assert len([c for c in calls if c[0] == "CRL(I) distribution"]) == 4
+    assert table.chosen.sum() == 2 and set(table[table.chosen].kappa) == {"all"}
+    assert table["validation AUC"].iloc[0] == pytest.approx(100.0)
+    spread = cs.search_spread(table).set_index("method")
+    assert spread.loc["CRL(C) relative", "val BA range"] == pytest.approx(100 * (0.77 - 0.6))   # max: all, 0.01, 0.25; min: 5, 1, 0.5
+    with pytest.raises(ValueError, match="not a CRL method"):
+        cs.crl_search(None, budget, ["Softmax"], [5], [1.0], [0.5])
+    with pytest.raises(ValueError, match="kappas"):
+        cs.crl_search(None, budget, ["CRL(C) relative"], [], [1.0], [0.5])
