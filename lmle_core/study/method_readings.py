@@ -96,13 +96,14 @@ def gains_reading(gains: pd.DataFrame, baseline: str = "Softmax") -> str:
         if np.isfinite(g["tuned share"]) and ba > 0:
             share = g["tuned share"]
             survives = ("all of it survives" if share >= 1 else "none of it survives" if share <= 0 else
-                        f"{100 * share:.0f} % of it survives") + f" at tuned thresholds ({tuned:+.1f})"
+                        f"{100 * share:.0f} % of it survives") + f" after validation tuning ({tuned:+.1f})"
         else:
-            survives = f"{tuned:+.1f} at tuned thresholds"
+            survives = f"{tuned:+.1f} after validation tuning"
         parts.append(f"{name}: {ba:+.1f} points of balanced accuracy at its own rule, {survives}, AUC {auc:+.1f}")
     if not parts:
         return f"No method besides {baseline} to compare."
-    return f"Gains over {baseline} (mean over attributes/classes, points): " + "; ".join(parts) + "."
+    return (f"Gains over {baseline} (points; 'validation tuning': a threshold per attribute, or a bias per class, "
+            "chosen on validation for every method): " + "; ".join(parts) + ".")
 
 
 def read_study(report, results: Mapping, name: str, baseline: Optional[str] = None, what: str = "",
