@@ -175,3 +175,17 @@ def test_crl_search_is_staged_and_chooses_on_validation(monkeypatch):
         cs.crl_search(None, budget, ["Softmax"], [5], [1.0], [0.5])
     with pytest.raises(ValueError, match="kappas"):
         cs.crl_search(None, budget, ["CRL(C) relative"], [], [1.0], [0.5])
+
+
+def test_eq3_knn_score_ranks_a_hand_made_case():
+    """Eq. 3 score s_1 - s_0 on two classes of two centroids each, k = all four: for q = (x, 0.5),
+    squared distances are x^2 + 1/4 to class 0 and (4 - x)^2 + 1/4 to class 1, so s_1 = 8x - 16,
+    s_0 = 16 - 8x and the score is 16x - 32 (by hand): it ranks the queries by x, AUC 1."""
+    from lmle_core.classifiers import LMLEKNNClassifier
+
+    rule = LMLEKNNClassifier.from_centroids([[0, 0], [0, 1], [4, 0], [4, 1]], [0, 0, 1, 1], k=4)
+    x = np.array([0.5, 1.0, 2.0, 3.0, 3.5])
+    score = rule.decision_function(np.stack([x, np.full_like(x, 0.5)], 1).astype(np.float32))
+    np.testing.assert_allclose(score, 16 * x - 32, atol=1e-4)
+    assert metrics.roc_auc(np.array([0, 0, 0, 1, 1]), score) == 1.0
+    assert rule.predict(np.array([[1.0, 0.5], [3.0, 0.5]], np.float32)).tolist() == [0, 1]
