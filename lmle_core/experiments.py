@@ -47,6 +47,9 @@ class MethodResult:
     other_balanced_accuracy: float = float("nan")
     curve: List[dict] = field(default_factory=list)   # test balanced accuracy at the curve's iterations
     test_scores: Optional[np.ndarray] = None  # the decision rule's scores: (N, C), or (N,) for two classes
+    test_labels: Optional[np.ndarray] = None
+    val_scores: Optional[np.ndarray] = None   # the same decision_function on the validation split (issue 19:
+    val_labels: Optional[np.ndarray] = None   # thresholds / class biases are tuned there, never on test)
     net: Optional[torch.nn.Module] = None
     train_embeddings: Optional[np.ndarray] = None
     test_embeddings: Optional[np.ndarray] = None
@@ -172,7 +175,9 @@ def _run_single(method: Method, data: PreparedData, budget: Budget, progress: bo
         test_predictions=pred, history=hist, iterations=res.iterations, train_seconds=train_s,
         prior_seconds=prior_s,
         images_per_second=float(np.mean([h["images_per_second"] for h in hist])) if hist else 0.0,
-        test_scores=rule.decision_function(test_out), net=model.net, clusters=getattr(rule, "clusters_", None),
+        test_scores=rule.decision_function(test_out), test_labels=np.asarray(y),
+        val_scores=rule.decision_function(_outputs(model, method, "val")), val_labels=np.asarray(data.val.labels),
+        net=model.net, clusters=getattr(rule, "clusters_", None),
         curve=curve)
     train_feats = res.train_features[0] if res.train_features is not None else model.embeddings("train")
     if other_classifier:

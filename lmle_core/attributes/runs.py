@@ -32,8 +32,11 @@ from .. import classifiers, metrics, nets
 from ..imageset import PreparedData
 from ..methods import Budget, Method, get_method
 from ..runcache import RunCache
+from ..losses import crl_log
 from ..training import TrainTask, train
 from .model import AttributeModel, CachedFeatures, TrunkFeatures, attribute_embeddings
+
+CRL_LOG_EVERY = 10   # CRL methods log every 10th training batch (losses.crl_log; a float64 re-evaluation)
 
 
 @dataclass
@@ -54,10 +57,13 @@ class AttributeResult:
     prior_seconds: float
     images_per_second: float
     test_scores: Optional[np.ndarray] = None    # (N_test, A) the decision rule's scores (logits; Eq. 3 margins)
+    val_scores: Optional[np.ndarray] = None     # (N_val, A) the same rules' scores on validation (issue 19:
+    val_labels: Optional[np.ndarray] = None     # thresholds are tuned there, never on test)
     from_cache: bool = False
     heads: Optional[torch.nn.Module] = field(default=None, repr=False)
     source: object = field(default=None, repr=False)
     train_labels: Optional[np.ndarray] = field(default=None, repr=False)   # (rows, A) of the source's train rows
+    crl_log: Optional[pd.DataFrame] = field(default=None, repr=False)  # CRL methods: per-attribute training log
 
     @property
     def balanced_accuracy(self) -> float:
@@ -157,9 +163,12 @@ def _train_method(method: Method, prior, data, budget, sel, progress) -> dict:
     model = AttributeModel(net.heads, source)
     task = TrainTask(labels[:, sel], data.val.labels[:, sel], task_ids=sel, groups=source.groups())
     t = time.perf_counter()
-    res = train(model, task, method, budget, progress=progress, desc=f"{data.name} {method.name}")
+    with crl_log.record_crl_steps(CRL_LOG_EVERY) as log:     # only CRL objectives write to it
+        res = train(model, task, method, budget, progress=progress, desc=f"{data.name} {method.name}")
+    seconds = time.perf_counter() - t
     state = model.state_dict()
-    return {"heads_state": state["heads"], "source_state": state["source"], "seconds": time.perf_counter() - t,
+    return {"heads_state": state["heads"], "source_state": state["source"], "seconds": seconds,
+            "crl_log": log.table([data.tasks[a] for a in sel]) if log.batches else None,
             "history": [dataclasses.asdict(h) for h in res.history], "iterations": res.iterations,
             "best_round": res.best_round, "val_balanced_accuracy": res.val_balanced_accuracy,
             "knn_state": [r.state() for r in res.rules] if method.head == "embedding" else None}
@@ -175,11 +184,13 @@ def _decide(method: Method, trained: dict, prior, data, budget, sel) -> dict:
     labels = labels[:, sel]
     model = AttributeModel(net.heads, source).train(False)
     embedding = method.head == "embedding"
-    if embedding:
-        test = [model.embeddings("test", a) for a in range(len(sel))]
-    else:
-        logits = model.logits("test").cpu().numpy()
-        test = [logits[:, a] for a in range(len(sel))]
+    def outputs(split: str) -> list:
+        if embedding:
+            return [model.embeddings(split, a) for a in range(len(sel))]
+        logits = model.logits(split).cpu().numpy()
+        return [logits[:, a] for a in range(len(sel))]
+
+    test, val = outputs("test"), outputs("val")
     rules = []
     for a in range(len(sel)):
         rule = method.test_rule(budget, seed=0)
@@ -193,7 +204,9 @@ def _decide(method: Method, trained: dict, prior, data, budget, sel) -> dict:
             rules.append(classifiers.ArgmaxClassifier().fit(None, labels[:, a]))
     pred = np.stack([rule.predict(x) for rule, x in zip(rules, test)], 1).astype(np.int8)
     scores = np.stack([rule.decision_function(x) for rule, x in zip(rules, test)], 1)
-    return {"predictions": pred, "scores": scores, "net": net, "source": source, "labels": labels}
+    val_scores = np.stack([rule.decision_function(x) for rule, x in zip(rules, val)], 1)
+    return {"predictions": pred, "scores": scores, "val_scores": val_scores, "net": net, "source": source,
+            "labels": labels}
 
 
 def run_attributes(method: Method, data: PreparedData, budget: Budget, attributes: Optional[List[str]] = None,
@@ -221,7 +234,8 @@ def run_attributes(method: Method, data: PreparedData, budget: Budget, attribute
         val_balanced_accuracy=np.asarray(trained["val_balanced_accuracy"]), history=hist,
         iterations=trained["iterations"], train_seconds=trained["seconds"], prior_seconds=prior["seconds"],
         images_per_second=float(np.mean([h["images_per_second"] for h in hist])) if hist else 0.0,
-        test_scores=decided["scores"], from_cache=hit, heads=decided["net"].heads, source=decided["source"],
+        test_scores=decided["scores"], val_scores=decided["val_scores"], val_labels=data.val.labels[:, sel],
+        from_cache=hit, crl_log=trained.get("crl_log"), heads=decided["net"].heads, source=decided["source"],
         train_labels=decided["labels"])
 
 

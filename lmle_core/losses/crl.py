@@ -37,7 +37,9 @@ Where the papers leave a choice open, and what we chose
   is quoted as finding kappa = 1 (only the single hardest sample) worse. We use k = 5 by default
   (25 triplets per anchor). Mining is a selection: no gradient flows through it. kappa, eta and the
   margin decide the outcome on attributes: see "What decides the outcome" below before using the
-  defaults.
+  defaults. ``k = 0`` or ``"all"`` (``mining.crl.ALL_MINORITY``, ``Budget.crl_k = 0``) is kappa
+  covering every minority sample: each anchor's hard positives are all the other samples of its
+  class in the batch (count - 1 of them) and it gets as many hardest negatives.
 - Distances. Instance level: Euclidean, not squared (TPAMI Eq. 11). Class level: TPAMI Eq. 10
   measures the distance on the probability p of the anchor's class: d(a, +) = |p_a - p_+|,
   d(a, -) = p_a - p_- (``distance="probability"``, the default at class level); the ICCV version
@@ -111,7 +113,17 @@ matters at kappa 5. Each axis's edge won (kappa all, eta 0.01, margin 0.1: 0.06 
 the per-axis combination is not a joint optimum (eta 0.01 switches CRL off, so it equals Softmax):
 validation prefers kappa all at eta 1. Search kappa and eta jointly, and read CRL with AUC and
 tuned balanced accuracy beside balanced accuracy at 0.5. (The committed results/quick numbers
-predate later changes of the core; these were measured with this code.)
+predate later changes of the core; these were measured with this code. In that script kappa "all"
+was k = 100; the library's ``k = "all"`` is the per-anchor count above, which mines the same
+positives and at most as many negatives.)
+
+The CRL study (``notebooks/crl.ipynb``) therefore searches kappa x eta, then the margin, per mining
+level and form on validation (``lmle_core.study.crl_search``) and trains its CRL rows with the
+chosen values; its run prints the evidence with every profile: the search table, the range of
+validation balanced accuracy against the range of validation AUC over the grid (``crl_search_spread``),
+each CRL method before and after the search read twice (``crl_before_after_search``), and the
+per-attribute training log (``losses.crl_log``: minority count per batch, active-triplet share,
+logit mean and spread, head-bias gradients).
 
 The same grid on synthetic attributes (``python scripts/crl_choices.py synthetic``: 10 attributes,
 positive rates 1-45 %, Gaussian 64-d features, heads trained from random initialisation by the same

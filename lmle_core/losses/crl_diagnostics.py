@@ -63,6 +63,8 @@ def _crl_with_grad(scores, labels, embeddings, **crl):
     z = scores.detach().double().requires_grad_(True)
     emb = None if embeddings is None else embeddings.detach().double()
     _, info = multilabel_crl_loss(emb, labels, z, return_details=True, **crl)
+    if not info.per_task_loss.requires_grad:     # instance level: CRL does not reach the logits at all
+        return info.per_task_loss.detach(), torch.zeros_like(z), info
     grad, = torch.autograd.grad(info.per_task_loss.sum(), z, allow_unused=True)
     # attributes are separate tasks, so the sum's gradient in column a is attribute a's own gradient
     return info.per_task_loss.detach(), (torch.zeros_like(z) if grad is None else grad), info

@@ -36,7 +36,8 @@ class Budget:
     feature_dim: int = 512           # shared feature layer of the multi-task net (the prior features)
     head_hidden: int = 128           # width of each attribute's two-layer head
     crl_eta: float = 1.0             # CRL methods: alpha = crl_eta * Omega_imb of the training data
-    crl_k: int = 5                   # CRL: kappa, hard positives / negatives per minority anchor
+    crl_k: int = 5                   # CRL: kappa, hard positives / negatives per minority anchor; 0 (or "all"):
+                                     # every other sample of the anchor's class in the batch (mining.crl.ALL_MINORITY)
     crl_margin: float = 0.5          # CRL: margin of the relative and absolute forms
     prior_seed: int = 0              # multi-label: seed of the shared prior network (``seed`` seeds the methods)
     # edges only (data with a negative class): weight of DeepContour's positive-sharing term in the costs
@@ -57,12 +58,17 @@ class Budget:
     def __post_init__(self):
         """Value ranges (a bad value is a ValueError naming the field, before anything trains)."""
         positive = ("prior_batch_size", "iters_per_round", "max_rounds", "patience", "batch_size", "softmax_batch_size",
-                    "embedding_dim", "cluster_size", "knn_k", "feature_dim", "head_hidden", "crl_k",
+                    "embedding_dim", "cluster_size", "knn_k", "feature_dim", "head_hidden",
                     "eval_batch_size")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"budget.{name} must be a positive integer, got {value!r}")
+        if self.crl_k == "all":      # the readable spelling of kappa = every minority sample
+            self.crl_k = 0
+        if isinstance(self.crl_k, bool) or not isinstance(self.crl_k, int) or self.crl_k < 0:
+            raise ValueError(f"budget.crl_k must be a positive integer, or 0 / 'all' (every minority sample), "
+                             f"got {self.crl_k!r}")
         for name in ("prior_iters",):
             if getattr(self, name) < 0:
                 raise ValueError(f"budget.{name} must be >= 0, got {getattr(self, name)!r}")

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import distributed, losses
+from ..losses import crl_log
 from ..losses.objectives import get_objective
 from .base import PRIOR_CORRECTED, Method, PlanInput, StepInput, TrainingObjective, register_method
 
@@ -35,9 +36,12 @@ class CRLTerm:
     def binary(self, raw, target, logits, alpha, budget) -> torch.Tensor:
         """raw (B, A, d), target / logits (B, A), alpha (A,): the mean over attributes of each one's objective."""
         ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(0)    # (A,)
-        _, info = losses.multilabel_crl_loss(F.normalize(raw.float(), dim=-1), target.long(), logits,
-                                             level=self.level, form=self.form, k=budget.crl_k,
-                                             margin=budget.crl_margin, return_details=True)
+        emb = F.normalize(raw.float(), dim=-1)
+        crl = dict(level=self.level, form=self.form, k=budget.crl_k, margin=budget.crl_margin)
+        log = crl_log.active_log()
+        if log is not None:   # issue 19: per-attribute minority count, active share, logits, bias gradients
+            log.observe(logits, target.long(), alpha, emb, **crl)
+        _, info = losses.multilabel_crl_loss(emb, target.long(), logits, return_details=True, **crl)
         return losses.crl_objective(info.per_task_loss, ce, alpha)
 
     def key(self) -> tuple:

@@ -86,11 +86,42 @@ def anchor_class_probability(probabilities: torch.Tensor, labels: torch.Tensor) 
     return probabilities.transpose(1, 2).gather(1, labels[:, :, None].expand(t, b, b))
 
 
+ALL_MINORITY = 0
+"""kappa value (``k`` of the miners and losses, ``Budget.crl_k``; also written "all") meaning: every
+other sample of the anchor's class in the batch is a hard positive, and as many hardest negatives."""
+
+
+def kappa_is_all(k) -> bool:
+    """True for :data:`ALL_MINORITY` (0) or "all"; a ValueError for anything but those and k >= 1."""
+    if isinstance(k, str):
+        if k != "all":
+            raise ValueError(f"kappa (k) must be a positive integer, 0 or 'all', got {k!r}")
+        return True
+    if isinstance(k, bool) or int(k) != k or k < 0:
+        raise ValueError(f"kappa (k) must be a positive integer, 0 or 'all', got {k!r}")
+    return k == ALL_MINORITY
+
+
+def _all_minority(mine, labels, anchors) -> HardExamples:
+    """``mine(k)`` with kappa = (the anchor's class count in the batch) - 1 per anchor: all its class's
+    other samples as positives, and that many hardest negatives (the lists are hardest first)."""
+    same = (labels[:, :, None] == labels[:, None, :]).sum(-1) - 1                # (T, B) own class, self excluded
+    kappa = torch.where(anchors, same, torch.zeros_like(same))
+    width = max(1, int(kappa.max()))
+    mined = mine(width)
+    keep = torch.arange(width, device=labels.device) < kappa[..., None]
+    return HardExamples(mined.anchors, mined.positives, mined.positive_valid & keep, mined.negatives,
+                        mined.negative_valid & keep)
+
+
 def mine_class_level(labels, probabilities, anchors, k: int) -> HardExamples:
     """Class-level hard mining: for an anchor of class c, hard positives are the other class-c
     samples with the LOWEST probability of c, hard negatives the other-class samples with the
-    HIGHEST probability of c. Selection only: no gradient flows through it."""
+    HIGHEST probability of c. ``k``: kappa, or :data:`ALL_MINORITY` / "all". Selection only: no
+    gradient flows through it."""
     p = anchor_class_probability(probabilities.detach(), labels)
+    if kappa_is_all(k):
+        return _all_minority(lambda width: _mine(labels, anchors, -p, p, width), labels, anchors)
     return _mine(labels, anchors, -p, p, k)
 
 
@@ -103,4 +134,6 @@ def mine_instance_level(labels, embeddings, anchors, k: int) -> HardExamples:
     """Instance-level hard mining: hard positives are the farthest same-class samples, hard
     negatives the nearest other-class samples (Euclidean). Selection only: no gradient."""
     d = pairwise_distances(embeddings.detach(), labels.shape[0])
+    if kappa_is_all(k):
+        return _all_minority(lambda width: _mine(labels, anchors, d, -d, width), labels, anchors)
     return _mine(labels, anchors, d, -d, k)

@@ -443,3 +443,65 @@ def test_step_log_quantities():
     p = torch.sigmoid(z[:8])
     assert absolute.active_share[0] == pytest.approx(((p - torch.sigmoid(torch.tensor(NEGATIVE_LOGIT))) < 0.5)
                                                      .double().mean().item())
+
+
+# ------------------------------------------------------------ kappa = every minority sample (issue 19)
+def test_kappa_all_takes_every_minority_sample_of_the_batch():
+    """kappa "all" (0, Budget.crl_k = 0 or "all"): each anchor's positives are all the other samples of its
+    class in the batch and it gets as many hardest negatives. On the hand-worked batch (8 minority samples)
+    that is kappa 7: the push on the minority logits turns from negative (kappa 5) to positive."""
+    from lmle_core.methods import Budget
+
+    z, y = _push_batch()
+    for every in ("all", 0):
+        push = minority_logit_push(z[:, None], y[:, None], k=every).item()
+        assert push == pytest.approx(hand_push(MINORITY_LOGITS, NEGATIVE_LOGIT, 7), rel=1e-9) and push > 0
+        assert crl_step_log(z[:, None], y[:, None], k=every).crl_batch_push[0] > 0
+    assert minority_logit_push(z[:, None], y[:, None], k=5).item() < 0
+    # per anchor by class count: 14-sample batch, minority classes 1 (4 samples) and 2 (2 samples)
+    scores = torch.randn(len(LABELS), 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    _, info = crl_loss(None, LABELS, scores, k="all", return_details=True)
+    mined = info.hard_examples
+    labels = torch.tensor(LABELS)
+    for a in torch.nonzero(mined.anchors[0]).flatten().tolist():
+        n_same = int((labels == labels[a]).sum()) - 1
+        assert int(mined.positive_valid[0, a].sum()) == n_same == int(mined.negative_valid[0, a].sum())
+        assert set(mined.positives[0, a][mined.positive_valid[0, a]].tolist()) == \
+            set(torch.nonzero(labels == labels[a]).flatten().tolist()) - {a}
+    assert Budget(crl_k="all").crl_k == 0 and Budget(crl_k=0).crl_k == 0
+    for bad in (-1, "every", 2.5, True):
+        with pytest.raises(ValueError, match="crl_k"):
+            Budget(crl_k=bad)
+    with pytest.raises(ValueError, match="kappa"):
+        crl_loss(None, LABELS, scores, k="every")
+
+
+def test_training_log_averages_the_step_logs_of_every_kth_batch():
+    from lmle_core.losses.crl_log import active_log, record_crl_steps
+
+    z, y = _push_batch()
+    z2 = torch.stack([z, torch.linspace(-1, 1, 40, dtype=torch.float64)], 1)
+    y2 = torch.stack([y, torch.tensor([0, 1] * 20)], 1)
+    batches = [(z2, y2), (z2 * 0.5, y2), (z2 + 1, y2)]
+    with record_crl_steps(every=2) as log:
+        assert active_log() is log
+        for zz, yy in batches:
+            log.observe(zz, yy, [0.25, 0.0], None, k=5, margin=0.5)
+    assert active_log() is None and log.batches == 2
+    steps = [crl_step_log(zz, yy, alpha=[0.25, 0.0], k=5, margin=0.5) for zz, yy in (batches[0], batches[2])]
+    table = log.table(["rare", "balanced"])
+    assert table.attribute.tolist() == ["rare", "balanced"]
+    assert table.loc[0, "crl_bias_grad"] == pytest.approx(np.mean([s.crl_bias_grad[0] for s in steps]))
+    assert table.loc[0, "logit_std"] == pytest.approx(np.mean([s.logit_std[0] for s in steps]))
+    assert table.loc[0, "minority_count"] == 8 and table.loc[1, "minority_count"] == 0
+    assert np.isnan(table.loc[1, "logit_mean"])        # the balanced attribute has no minority to log
+
+
+def test_step_log_of_instance_level_crl_has_no_logit_gradient():
+    """Instance-level CRL moves the embedding only: its push and bias gradient on the logits are 0
+    (the training log calls this with detached embeddings)."""
+    z, y = _push_batch()
+    emb = torch.nn.functional.normalize(torch.randn(len(z), 3, dtype=torch.float64,
+                                                    generator=torch.Generator().manual_seed(0)), dim=-1)
+    log = crl_step_log(z[:, None], y[:, None], embeddings=emb, level="instance", k="all")
+    assert log.crl_bias_grad[0] == 0 and log.crl_push[0] == 0 and log.crl_loss[0] > 0
