@@ -147,3 +147,42 @@ def test_rotating_batches_send_fewer_images_through_the_trunk():
     per = run("Quintuplet+resample+cost", max_rounds=1)
     rot = run("Quintuplet+resample+cost", max_rounds=1, attribute_batches="rotating")
     assert rot.history[0].images_per_step < per.history[0].images_per_step
+
+
+def test_profiles_name_only_known_readings():
+    from lmle_core.study.config import Declared
+    from lmle_core.study.value_ranges import check_range
+
+    sel = Declared("selections", list, ["hardest", "order-consistent", "semi-hard"])
+    assert check_range("selections", ["hardest", "semi-hard"], sel) is None
+    assert "unknown reading" in check_range("selections", ["hardest", "softest"], sel)[1]
+    cols = Declared("readings_columns", str, "last")
+    assert check_range("readings_columns", "all", cols) is None
+    assert "'last' or 'all'" in check_range("readings_columns", "every", cols)[1]
+
+
+def test_readings_table_reports_spread_collapse_and_the_validation_best_reading():
+    import pandas as pd
+
+    from lmle_core.study import readings
+
+    def log(collapsed, loss):
+        return {"collapse": {"collapsed": collapsed, "reversed_any": 0.5, "hub_p--": 0.2, "hub_n": 0.4, "loss": loss,
+                             "collapsed_loss": 1.2, "end_within_class_distance": 0.1,
+                             "end_between_class_distance": 0.2}}
+
+    cols = readings.collapse_columns([log(False, 2.0), log(True, 1.2)])
+    assert cols["collapsed"] and cols["collapsed rounds"] == 1 and cols["hub p--/n (%)"] == pytest.approx(40)
+    assert cols["loss (last round)"] == 1.2 and cols["reversed when mined (%)"] == 50
+    assert np.isnan(readings.collapse_columns([{"round": 1}])["loss (last round)"])   # a softmax run
+    runs = pd.DataFrame([{"method": "Q", "reading": r, "balanced_accuracy": a, "val_balanced_accuracy": v, **c}
+                         for r, a, v, c in [("hardest", 50, 60, cols), ("hardest", 40, 62, cols),
+                                            ("order-consistent", 70, 70, readings.collapse_columns([log(False, 2)])),
+                                            ("order-consistent", 68, 66, readings.collapse_columns([log(False, 2)]))]])
+    tab = readings.readings_table(runs, by=("method", "reading"))
+    h, o = tab.set_index("reading").loc["hardest"], tab.set_index("reading").loc["order-consistent"]
+    assert (h["test balanced accuracy"], h.spread, h.validation, h["collapsed runs"]) == (45, 10, 61, "2 of 2")
+    assert (o["test balanced accuracy"], o.spread, o["collapsed runs"]) == (69, 2, "0 of 2")
+    assert readings.best_readings(tab) == {"Q": "order-consistent"}
+    note = readings.readings_note(tab, {"Q": "order-consistent"})
+    assert "Collapsing in at least one run: Q [hardest]." in note and "test 45.0 (spread 10.0)" in note
