@@ -163,7 +163,7 @@ def train(model, task: TrainTask, method, budget, progress: bool = True, desc: s
         features = [torch.as_tensor(np.asarray(initial_features), dtype=torch.float32, device=device)]
     else:
         features = evaluate.features("train")
-    rules, first_plans, references, reports = None, None, None, None
+    rules, first_plans, references, reports, diag_s = None, None, None, None, 0.0
     diagnose = getattr(method.objective, "collapse", None) if embedding else None
     curve_iters, done = {int(i) for i in curve_iters}, budget.iters_per_round * min(state.next_round, budget.max_rounds)
     for rnd in range(state.next_round, budget.max_rounds):
@@ -181,11 +181,14 @@ def train(model, task: TrainTask, method, budget, progress: bool = True, desc: s
                 clusters=[r.clusters_ for r in rules] if reuse else None, bounds=bounds))
             first_plans = plans
             if diagnose is not None:   # collapse measured on the embeddings the table was mined from
+                t_diag = time.perf_counter()
                 reports = diagnose(PlanInput(features=features, labels=task.labels, multilabel=task.multilabel,
                                              n_classes=task.n_classes, budget=budget, round=rnd, seeds=seeds,
                                              groups=task.groups, anchors=None, clusters=None, bounds=bounds),
                                    plans, balance_classes=method.resample, references=references)
                 references = references or reports
+                diag_s = time.perf_counter() - t_diag
+                t0 += diag_s                             # not mining time: the round log keeps it apart
         plan_s = time.perf_counter() - t0
         for group in opt.param_groups:
             group["lr"] = budget.lr * budget.lr_decay ** rnd
@@ -224,9 +227,11 @@ def train(model, task: TrainTask, method, budget, progress: bool = True, desc: s
         collapse = None
         if reports is not None:
             from ..diagnostics import class_pair_distances
+            t_end = time.perf_counter()
             ends = [class_pair_distances(f, task.labels[:, a], 2000, seed=budget.seed + rnd)
                     for a, f in enumerate(features)]
             collapse = collapse_summary(reports, float(np.mean(seen)), ends, references)
+            collapse["seconds"] = diag_s + time.perf_counter() - t_end
         log = RoundLog(round=rnd + 1, iterations=budget.iters_per_round, mean_loss=float(np.mean(seen)),
                        val_balanced_accuracy=score, train_seconds=train_s,
                        images_per_second=n_images / max(train_s, 1e-9),
