@@ -40,6 +40,9 @@ def readings_table(runs: pd.DataFrame, by: Sequence[str] = ("method", "reading",
     ``runs``: one row per run with ``balanced_accuracy``, ``val_balanced_accuracy`` (%) and
     :func:`collapse_columns`."""
     rows = []
+    if runs.empty:
+        return pd.DataFrame(columns=[*by, "test balanced accuracy", "spread", "validation", "seeds", "collapsed runs",
+                                     *[c for c in COLLAPSE_COLUMNS if c != "collapsed"]])
     for key, g in runs.groupby(list(by), sort=False):
         row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         row.update({"test balanced accuracy": g.balanced_accuracy.mean(),
