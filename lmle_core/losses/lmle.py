@@ -169,19 +169,22 @@ class TripleHeaderHingeLoss:
     def margins(self, bounds: MarginBounds, scale: float, anchor_labels) -> np.ndarray:
         return bounds.scaled(scale, anchor_labels)
 
-    def __call__(self, emb: torch.Tensor, margins, weights=None, valid=None) -> torch.Tensor:
+    def __call__(self, emb: torch.Tensor, margins, weights=None, valid=None, distance: str = "squared") -> torch.Tensor:
         return triple_header_hinge(emb[:, 0], emb[:, 1], emb[:, 2], emb[:, 3], emb[:, 4], margins,
-                                   weights=weights, valid=valid)
+                                   weights=weights, valid=valid, distance=distance)
 
 
 class TripletHingeLoss:
-    """The triplet baseline on (n, 3, d) [anchor, positive, negative] embeddings, margin scale x g3."""
+    """The triplet baseline on (n, 3, d) [anchor, positive, negative] embeddings, margin scale x g3
+    (per-margin scales (s1, s2, s3): s3, the inter-class margin's)."""
 
     tuple_size = 3
 
-    def margins(self, bounds: MarginBounds, scale: float, anchor_labels) -> np.ndarray:
+    def margins(self, bounds: MarginBounds, scale, anchor_labels) -> np.ndarray:
+        if np.ndim(scale):
+            scale = margin_scales(scale)[2]
         return np.full(len(anchor_labels), scale * bounds.g3)
 
-    def __call__(self, emb: torch.Tensor, margins, weights=None, valid=None) -> torch.Tensor:
+    def __call__(self, emb: torch.Tensor, margins, weights=None, valid=None, distance: str = "squared") -> torch.Tensor:
         valid = None if valid is None else torch.as_tensor(valid).reshape(-1)
-        return triplet_hinge(emb[:, 0], emb[:, 1], emb[:, 2], margins, weights=weights, valid=valid)
+        return triplet_hinge(emb[:, 0], emb[:, 1], emb[:, 2], margins, weights=weights, valid=valid, distance=distance)

@@ -46,6 +46,7 @@ class PlanInput:
     groups: Optional[np.ndarray]      # (N,) source image of each row: no member from the anchor's own image
     anchors: Optional[list]           # per task: the rows the round will draw as anchors (mine only those)
     clusters: Optional[list]          # per task: a clustering of these features with this seed, if one exists
+    bounds: Optional[list] = None     # per task: losses.MarginBounds (embedding objectives), else None
 
 
 class TrainingObjective:

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
+from ..mining.quintuplet import DISTANCES, SELECTIONS
+
 @dataclass
 class Budget:
     """How long and how each method trains; a profile sets these, notebooks pass them through."""
@@ -47,6 +49,15 @@ class Budget:
     cap_g2: bool = False             # cap the g2 angle at pi/2 (a class holding over half the data)
     triplet_mining: str = "table"    # "table": random positive + nearest negative; "semi-hard": FaceNet in-batch
     exclude_own_copies: bool = False  # single-label: no quintuplet member from the anchor's source image
+    # LMLE read so that it can work (issue 18); defaults: the study's first reading, numbers as before
+    selection: str = "hardest"       # quintuplet members: "hardest" | "order-consistent" | "semi-hard"
+                                     # (mining.quintuplet's docstring quotes the sentence each one reads)
+    margin_distance: str = "squared"  # the hinge's D: "squared" (as written) or "euclidean" (the bounds' units)
+    margin_factors: tuple = (1.0, 1.0, 1.0)  # per-margin factors (f1, f2, f3): margins = margin_scale x f_k x
+                                     # the bounds of g_k (the paper's "several decreasing margins")
+    attribute_batches: str = "per-attribute"  # multi-label, class-balanced methods: "per-attribute" (each
+                                     # attribute its own balanced anchors) or "rotating" (one balanced batch
+                                     # per step for one attribute in turn, shared by all; Table 4's note)
     recluster: bool = True           # controls of the budget curve: keep round 1's clusters ...
     lr_decay: float = 1.0            # ... or lower the learning rate after round 1
     # the optimiser and evaluation (SGD as the paper: momentum 0.9, weight decay 5e-4)
@@ -85,10 +96,24 @@ class Budget:
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"budget.lr_decay must be in (0, 1], got {self.lr_decay!r}")
         choices = {"trunk": ("frozen", "train"), "margin_bounds": ("chord", "squared"),
-                   "triplet_mining": ("table", "semi-hard")}
+                   "triplet_mining": ("table", "semi-hard"), "selection": SELECTIONS,
+                   "margin_distance": DISTANCES, "attribute_batches": ("per-attribute", "rotating")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"budget.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        factors = self.margin_factors
+        if (isinstance(factors, (str, bytes)) or not hasattr(factors, "__len__") or len(factors) != 3
+                or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < float("inf")
+                       for f in factors)):
+            raise ValueError(f"budget.margin_factors must be three finite numbers > 0 (f1, f2, f3), got {factors!r}")
+        self.margin_factors = tuple(float(f) for f in factors)   # a YAML list becomes a tuple
+
+    def margin_scales(self):
+        """The scale of the margins' bounds: ``margin_scale`` (one number, as before issue 18) or, with
+        per-margin factors, (s1, s2, s3) = margin_scale x margin_factors."""
+        if self.margin_factors == (1.0, 1.0, 1.0):
+            return self.margin_scale
+        return tuple(self.margin_scale * f for f in self.margin_factors)
 
     @classmethod
     def from_dict(cls, values: Optional[dict]) -> "Budget":

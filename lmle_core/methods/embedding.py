@@ -42,13 +42,38 @@ class EmbeddingObjective(TrainingObjective):
         miner = self.miner_for(plan.budget)
         if miner.in_batch:
             return super().plan_round(plan)
+        out, budget = [], plan.budget
+        for a in range(plan.labels.shape[1]):
+            semi_hard = budget.selection == "semi-hard"   # the band's margins: the hinge's, per row
+            ctx = MiningContext(seed=plan.seeds[a], subset_fraction=budget.subset_fraction,
+                                cluster_size=budget.cluster_size, groups=plan.groups,
+                                anchors=None if plan.anchors is None else plan.anchors[a],
+                                clusters=None if plan.clusters is None else plan.clusters[a],
+                                selection=budget.selection, distance=budget.margin_distance,
+                                margins=self.loss.margins(plan.bounds[a], budget.margin_scales(), plan.labels[:, a])
+                                if semi_hard else None)
+            out.append(miner.mine(plan.features[a], plan.labels[:, a], ctx))
+        return out
+
+    def collapse(self, plan: PlanInput, plans: list, balance_classes: bool, references=None,
+                 n_pairs: int = 2000) -> list:
+        """Per task, :func:`lmle_core.diagnostics.collapse_report` of the round's table on the embeddings it
+        was mined from (random-pair distances from ``n_pairs`` pairs; no linear probe: it is per round).
+        A batch miner has no table: distances only. ``references``: the run's first reports (the shrink rule)."""
+        from .. import diagnostics
+
+        miner, budget = self.miner_for(plan.budget), plan.budget
         out = []
         for a in range(plan.labels.shape[1]):
-            ctx = MiningContext(seed=plan.seeds[a], subset_fraction=plan.budget.subset_fraction,
-                                cluster_size=plan.budget.cluster_size, groups=plan.groups,
-                                anchors=None if plan.anchors is None else plan.anchors[a],
-                                clusters=None if plan.clusters is None else plan.clusters[a])
-            out.append(miner.mine(plan.features[a], plan.labels[:, a], ctx))
+            y = plan.labels[:, a]
+            table = margins = None
+            if not miner.in_batch:
+                table = miner.mined_table(plans[a], y, plan.seeds[a])
+                margins = self.loss.margins(plan.bounds[a], budget.margin_scales(), y).reshape(len(y), -1)
+            out.append(diagnostics.collapse_report(
+                plan.features[a], y, table, margins, distance=budget.margin_distance, balance_classes=balance_classes,
+                reference=None if references is None else references[a], probe=False, n_pairs=n_pairs,
+                seed=plan.seeds[a]))
         return out
 
     def step(self, batch: StepInput):
@@ -66,19 +91,22 @@ class EmbeddingObjective(TrainingObjective):
         valid = valid.reshape(-1, valid.shape[-1])             # (A*B', terms); rows (A, B', m)
         raw, n_images = batch.model.raw_rows(rows.reshape(n_tasks, -1))
         emb = F.normalize(raw.float(), dim=-1).reshape(-1, rows.shape[-1], raw.shape[-1])
-        margins = np.concatenate([self.loss.margins(batch.bounds[a], budget.margin_scale, y[a])
+        margins = np.concatenate([self.loss.margins(batch.bounds[a], budget.margin_scales(), y[a])
                                   for a in range(n_tasks)])
         loss = self.loss(emb, torch.as_tensor(margins, device=emb.device, dtype=emb.dtype),
                          weights=None if w is None else w.reshape(-1).to(emb.device),
-                         valid=torch.as_tensor(valid, device=emb.device))
+                         valid=torch.as_tensor(valid, device=emb.device), distance=budget.margin_distance)
         return loss * n_tasks, n_images
 
     def _in_batch_step(self, miner, batch, anchors, y, w, n_tasks):
+        if batch.budget.margin_distance != "squared":
+            raise ValueError(f"budget.margin_distance={batch.budget.margin_distance!r}: the in-batch semi-hard "
+                             f"triplet miner mines on squared distances only; use triplet_mining='table'")
         raw, n_images = batch.model.raw_rows(anchors)
         emb = F.normalize(raw.float(), dim=-1)                  # (A, B, d): each task's batch mined alone
         total = 0.0
         for a in range(n_tasks):
-            margin = float(self.loss.margins(batch.bounds[a], batch.budget.margin_scale, y[a][:1])[0])
+            margin = float(self.loss.margins(batch.bounds[a], batch.budget.margin_scales(), y[a][:1])[0])
             total = total + semihard_triplet_loss(emb[a], torch.as_tensor(y[a], device=emb.device), margin,
                                                   None if w is None else w[a].to(emb.device))
         return total, n_images

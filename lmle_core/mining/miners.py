@@ -32,6 +32,9 @@ class MiningContext:
     groups: Optional[np.ndarray] = None        # (N,) source image per row: no member from the anchor's own
     anchors: Optional[np.ndarray] = None       # rows the round draws as anchors (None: every row)
     clusters: Optional[ClusterResult] = None   # a clustering of these features with ``seed``, if one exists
+    selection: str = "hardest"                 # quintuplet members (build_quintuplets' ``selection``)
+    margins: Optional[np.ndarray] = None       # (N, 3) the hinge's margins per row (the semi-hard band)
+    distance: str = "squared"                  # the hinge's D, the units of ``margins``
 
 
 class TableMiner:
@@ -48,6 +51,11 @@ class TableMiner:
         """(rows (B, m) with no -1 left, valid (B, terms) mask of the loss terms whose members exist)."""
         raise NotImplementedError
 
+    def mined_table(self, state: dict, labels: np.ndarray, seed: int) -> np.ndarray:
+        """(N, m) the round's table as mined ([anchor, members...], -1 missing; unmined rows without
+        members), for the collapse diagnostics (:func:`lmle_core.diagnostics.collapse_report`)."""
+        raise NotImplementedError
+
 
 class QuintupletMiner(TableMiner):
     """LMLE's table (Sec. 3.1): per-class clusters of the current embeddings, then for every anchor
@@ -60,7 +68,8 @@ class QuintupletMiner(TableMiner):
         clusters = ctx.clusters or cluster_per_class(features, labels, ctx.cluster_size, seed=ctx.seed)
         t_cluster = time.perf_counter() - t
         table = build_quintuplets(features, labels, clusters.assignments, ctx.subset_fraction, seed=ctx.seed,
-                                  groups=ctx.groups, anchors=ctx.anchors)
+                                  groups=ctx.groups, anchors=ctx.anchors, selection=ctx.selection,
+                                  margins=ctx.margins, distance=ctx.distance)
         return {"table": table, "n_clusters": clusters.n_clusters, "cluster_seconds": t_cluster,
                 "mining_seconds": time.perf_counter() - t - t_cluster}
 
@@ -68,6 +77,9 @@ class QuintupletMiner(TableMiner):
         rows = state["table"][anchors]
         valid = quintuplet_term_mask(rows)
         return np.where(rows >= 0, rows, rows[:, :1]), valid   # a missing member: the anchor, masked
+
+    def mined_table(self, state, labels, seed):
+        return state["table"]
 
 
 class NearestNegativeMiner(TableMiner):
@@ -86,6 +98,15 @@ class NearestNegativeMiner(TableMiner):
         negatives = state["negatives"][anchors]
         valid = negatives >= 0
         return np.stack([anchors, positives, np.where(valid, negatives, anchors)], 1), valid[:, None]
+
+    def mined_table(self, state, labels, seed):
+        """[anchor, p, n]: the mined nearest negatives with one random positive each (training draws a
+        new positive at every step; this draw stands for them)."""
+        negatives = state["negatives"]
+        rows = np.arange(len(negatives))
+        positives = state["members"].draw(np.asarray(labels), np.random.default_rng(seed))
+        mined = negatives >= 0
+        return np.stack([rows, np.where(mined, positives, -1), negatives], 1)
 
 
 class SemiHardMiner:

@@ -81,6 +81,13 @@ def check_range(name: str, value: Any, declared: Declared) -> tuple[str | None, 
                 close = difflib.get_close_matches(str(v), known, n=3, cutoff=0.6)
                 return None, (f"unknown method {v!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
                               + f"; methods: {', '.join(known)}")
+    if name == "selections" and isinstance(value, list):   # readings of the quintuplet members (issue 18)
+        from lmle_core.mining.quintuplet import SELECTIONS
+        unknown = [v for v in value if v not in SELECTIONS]
+        if unknown:
+            return None, f"unknown reading(s) {unknown}; readings: {', '.join(SELECTIONS)}"
+    if name == "readings_columns" and value not in ("last", "all"):
+        return None, f"must be 'last' or 'all', got {value!r}"
     if is_count_parameter(name, declared) and _is_int(value):
         if value < 0:
             return None, f"must be >= 0, got {value}"

@@ -26,7 +26,7 @@ import torch
 from .. import distributed, losses, metrics, sampling
 from ..methods.base import PlanInput, StepInput
 from .inference import autocast, deterministic_algorithms, progress_bar
-from .state import RoundLog, RunState, TrainResult
+from .state import RoundLog, RunState, TrainResult, collapse_summary
 
 
 @dataclass
@@ -94,6 +94,10 @@ def _schedule(method, task: TrainTask, budget, rnd: int) -> np.ndarray:
     by every task (plain softmax on attributes). Knowing the round's anchors lets the tables be mined for
     them only."""
     size = method.objective.anchors_per_step(budget)
+    if task.multilabel and method.resample and budget.attribute_batches == "rotating":
+        from ..attributes.batches import rotating_schedule
+        return rotating_schedule(task.labels, size, budget.iters_per_round, rnd,
+                                 [task.sampler_seed(budget.seed, rnd, i) for i in task.ids()])
     if method.objective.shares_batch(method.resample, task.multilabel):
         sampler = sampling.BatchSampler(np.zeros(len(task.labels), np.int64), size, False,
                                         seed=task.sampler_seed(budget.seed, rnd, 0))
@@ -159,7 +163,8 @@ def train(model, task: TrainTask, method, budget, progress: bool = True, desc: s
         features = [torch.as_tensor(np.asarray(initial_features), dtype=torch.float32, device=device)]
     else:
         features = evaluate.features("train")
-    rules, first_plans = None, None
+    rules, first_plans, references, reports, diag_s = None, None, None, None, 0.0
+    diagnose = getattr(method.objective, "collapse", None) if embedding else None
     curve_iters, done = {int(i) for i in curve_iters}, budget.iters_per_round * min(state.next_round, budget.max_rounds)
     for rnd in range(state.next_round, budget.max_rounds):
         t0 = time.perf_counter()
@@ -173,8 +178,17 @@ def train(model, task: TrainTask, method, budget, progress: bool = True, desc: s
                 features=features, labels=task.labels, multilabel=task.multilabel, n_classes=task.n_classes,
                 budget=budget, round=rnd, seeds=seeds, groups=task.groups,
                 anchors=None if (schedule.ndim == 2 or not budget.recluster) else [np.unique(s) for s in schedule],
-                clusters=[r.clusters_ for r in rules] if reuse else None))
+                clusters=[r.clusters_ for r in rules] if reuse else None, bounds=bounds))
             first_plans = plans
+            if diagnose is not None:   # collapse measured on the embeddings the table was mined from
+                t_diag = time.perf_counter()
+                reports = diagnose(PlanInput(features=features, labels=task.labels, multilabel=task.multilabel,
+                                             n_classes=task.n_classes, budget=budget, round=rnd, seeds=seeds,
+                                             groups=task.groups, anchors=None, clusters=None, bounds=bounds),
+                                   plans, balance_classes=method.resample, references=references)
+                references = references or reports
+                diag_s = time.perf_counter() - t_diag
+                t0 += diag_s                             # not mining time: the round log keeps it apart
         plan_s = time.perf_counter() - t0
         for group in opt.param_groups:
             group["lr"] = budget.lr * budget.lr_decay ** rnd
@@ -210,12 +224,21 @@ def train(model, task: TrainTask, method, budget, progress: bool = True, desc: s
         t_eval = time.perf_counter()
         features = evaluate.features("train")
         rules, per_task, score = evaluate(rnd, features)
+        collapse = None
+        if reports is not None:
+            from ..diagnostics import class_pair_distances
+            t_end = time.perf_counter()
+            ends = [class_pair_distances(f, task.labels[:, a], 2000, seed=budget.seed + rnd)
+                    for a, f in enumerate(features)]
+            collapse = collapse_summary(reports, float(np.mean(seen)), ends, references)
+            collapse["seconds"] = diag_s + time.perf_counter() - t_end
         log = RoundLog(round=rnd + 1, iterations=budget.iters_per_round, mean_loss=float(np.mean(seen)),
                        val_balanced_accuracy=score, train_seconds=train_s,
                        images_per_second=n_images / max(train_s, 1e-9),
                        cluster_seconds=sum(p.get("cluster_seconds", 0.0) for p in plans),
                        mining_seconds=plan_s - sum(p.get("cluster_seconds", 0.0) for p in plans),
-                       eval_seconds=time.perf_counter() - t_eval)
+                       eval_seconds=time.perf_counter() - t_eval,
+                       images_per_step=n_images / budget.iters_per_round, collapse=collapse)
         stop = state.record(log, model, features, rules, per_task)
         if checkpoint is not None:
             state.save(checkpoint, identity, model, opt, features)

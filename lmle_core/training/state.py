@@ -22,6 +22,8 @@ class RoundLog:
     cluster_seconds: float = 0.0
     mining_seconds: float = 0.0
     eval_seconds: float = 0.0
+    images_per_step: float = 0.0        # images through the network (trunk) per step, mean over the round
+    collapse: Optional[dict] = None     # embedding runs: collapse diagnostics of the round (collapse_summary)
 
 
 @dataclass
@@ -36,6 +38,52 @@ class TrainResult:
     @property
     def iterations(self) -> int:
         return sum(r.iterations for r in self.history)
+
+
+# the numbers of the per-task collapse reports a round log keeps (their mean over the tasks)
+COLLAPSE_FIELDS = ("within_class_distance", "between_class_distance", "random_distance", "reversed_any",
+                   "hub_p--", "hub_n", "mined_rows")
+
+
+def collapse_summary(reports: list, loss: float, end_distances: list, references: list, rule=None) -> dict:
+    """One round's collapse diagnostics over its tasks (attributes; one for single-label data).
+
+    ``reports``: per task, :func:`lmle_core.diagnostics.collapse_report` at mining time (the embeddings the
+    round's table was mined from; no observed loss). ``loss``: the round's mean training loss (the sum over
+    the tasks of each task's mean, as the loop optimises it), read beside ``collapsed_loss``, the sum of
+    the tasks' hinges at an embedding collapsed to one point (the active margins, class-weighted as the
+    batches are). ``end_distances``: per task, ``class_pair_distances`` of the round's end embeddings
+    (the collapse a round's own training caused shows here before the next round's mining).
+    ``references``: per task, the run's first report (the shrink rule). A task is collapsed when its
+    mining-time report says so or its end distances meet the rule's floor / shrink criteria; the round
+    when a task is or the loss sits at the collapsed value (``rule.loss_tolerance``)."""
+    from ..diagnostics import CollapseRule
+
+    rule = rule or CollapseRule()
+    out = {"loss": float(loss)}
+    for name in COLLAPSE_FIELDS:
+        values = [r[name] for r in reports if name in r and np.isfinite(r[name])]
+        out[name] = float(np.mean(values)) if values else float("nan")
+    have_table = all("collapsed_loss" in r for r in reports)
+    out["collapsed_loss"] = float(sum(r["collapsed_loss"] for r in reports)) if have_table else float("nan")
+    out["end_within_class_distance"] = float(np.mean([d["within_class_distance"] for d in end_distances]))
+    out["end_between_class_distance"] = float(np.mean([d["between_class_distance"] for d in end_distances]))
+    collapsed_tasks, reasons = 0, set()
+    for report, end, ref in zip(reports, end_distances, references):
+        why = [x for x in report["collapse_reasons"].split("; ") if x]
+        if end["between_class_distance"] < rule.floor * end["random_distance"]:
+            why.append("between-class distance at the floor (round end)")
+        if end["between_class_distance"] < rule.shrink * ref["between_class_distance"]:
+            why.append("between-class distance shrunk from the start (round end)")
+        collapsed_tasks += bool(why)
+        reasons.update(why)
+    c = out["collapsed_loss"]
+    if c > 0 and abs(loss - c) <= rule.loss_tolerance * c:
+        reasons.add("round loss at the collapsed value")
+    out["collapsed_tasks"] = collapsed_tasks
+    out["collapsed"] = bool(reasons)
+    out["collapse_reasons"] = "; ".join(sorted(reasons))
+    return out
 
 
 class RunState:
