@@ -6,7 +6,7 @@ import torch
 
 from lmle_core import losses, nets, sampling
 from lmle_core.attributes import AttributeModel, CachedFeatures
-from lmle_core.attributes.batches import balanced_attribute, rotating_schedule
+from lmle_core.training.batches import balanced_attribute, rotating_schedule
 from lmle_core.methods import Budget, get_method
 from lmle_core.training import TrainTask, train
 from lmle_core.training.loop import _costs, _schedule

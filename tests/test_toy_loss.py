@@ -29,7 +29,8 @@ class ToyContrastiveLoss:
     def margins(self, bounds, scale, anchor_labels) -> np.ndarray:
         return np.full(len(anchor_labels), scale * bounds.g3)
 
-    def __call__(self, emb, margins, weights=None, valid=None):
+    def __call__(self, emb, margins, weights=None, valid=None, distance="squared"):
+        assert distance == "squared"   # the budget's margin_distance; this loss has squared distances only
         d_pos = (emb[:, 0] - emb[:, 1]).pow(2).sum(-1)
         d_neg = (emb[:, 0] - emb[:, 2]).pow(2).sum(-1)
         per = d_pos + torch.relu(margins - (d_neg + 1e-12).sqrt()).pow(2)

@@ -22,8 +22,9 @@ from .base import INSTANCE_KNN, METHODS, Method, PlanInput, StepInput, TrainingO
 
 
 class EmbeddingObjective(TrainingObjective):
-    """``loss`` (tuple embeddings (n, m, d), margins, weights, valid -> scalar, with ``tuple_size`` and
-    ``margins(bounds, scale, anchor_labels)``) fed by ``miner`` (a table miner, a batch miner, or a
+    """``loss`` (tuple embeddings (n, m, d), margins, weights, valid, distance -> scalar, ``distance``
+    the budget's ``margin_distance``; with ``tuple_size`` and ``margins(bounds, scale, anchor_labels)``,
+    ``scale`` the budget's ``margin_scales()``) fed by ``miner`` (a table miner, a batch miner, or a
     :class:`~lmle_core.mining.miners.BudgetChoice` of them)."""
 
     head = "embedding"

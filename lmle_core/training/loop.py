@@ -27,6 +27,7 @@ from .. import distributed, losses, metrics, sampling
 from ..methods.base import PlanInput, StepInput
 from .inference import autocast, deterministic_algorithms, progress_bar
 from .state import RoundLog, RunState, TrainResult, collapse_summary
+from .batches import rotating_schedule
 
 
 @dataclass
@@ -95,7 +96,6 @@ def _schedule(method, task: TrainTask, budget, rnd: int) -> np.ndarray:
     them only."""
     size = method.objective.anchors_per_step(budget)
     if task.multilabel and method.resample and budget.attribute_batches == "rotating":
-        from ..attributes.batches import rotating_schedule
         return rotating_schedule(task.labels, size, budget.iters_per_round, rnd,
                                  [task.sampler_seed(budget.seed, rnd, i) for i in task.ids()])
     if method.objective.shares_batch(method.resample, task.multilabel):
