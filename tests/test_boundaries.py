@@ -128,16 +128,17 @@ def test_official_self_test_png_maps(data_root):
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_official_ucm2_per_image_best(data_root):
-    """reference/ucm2_test: the 25 gPb-owt-ucm maps given, 99 thresholds: every image's best
-    threshold and F as the official eval_bdry_img.txt (a few minutes on 2 cores)."""
+    """reference/ucm2_test: 5 of the 25 gPb-owt-ucm maps given (the test was CI's longest: 10 maps
+    took 354 s on 2 shared cores; scripts/bench_boundaries.py --images 25 runs all of them), 99 thresholds: every image's best
+    threshold and F as the official eval_bdry_img.txt."""
     from lmle_core.data.bsds_reference import load_ucm2_reference
 
-    ref = load_ucm2_reference(data_root)
-    assert len(ref.predictions) == 25
+    ref = load_ucm2_reference(data_root, max_images=5)
+    assert len(ref.predictions) == 5
     res = evaluate_boundaries(ref.predictions, ref.ground_truth)
     off = ref.official.per_image.loc[res.per_image.index]
     assert np.abs(res.per_image["f"] - off["f"]).max() < 0.005
     # the best threshold: the same for most images; where F is nearly flat between two thresholds the
     # matcher's random outlier edges (seeded here, clock-seeded in the official run) may move it by a step
     dt = np.abs(res.per_image["threshold"] - off["threshold"])
-    assert (dt < 1e-3).sum() >= 20 and dt.max() <= 0.0106
+    assert (dt < 1e-3).sum() >= 4 and dt.max() <= 0.0106
